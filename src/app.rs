@@ -1,0 +1,76 @@
+//! Wiring a server together and running it until shutdown: open the store,
+//! start the writer, build the use cases and the router, serve, and on
+//! shutdown let in-flight work finish, close websockets, checkpoint the WAL.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::botcall::BotCaller;
+use crate::broker::Broker;
+use crate::chat::Chat;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::matcher::BotCache;
+use crate::store::{SqliteStore, Store, StoreError};
+use crate::writer::Writer;
+
+/// Serves `listener` until `shutdown` is cancelled, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), StoreError> {
+    let store = Arc::new(SqliteStore::open(&config.db).await?);
+    let broker = Broker::new(config.ws_lag_events);
+    let bot_cache = Arc::new(BotCache::default());
+    let (writer, writer_task) = Writer::spawn(
+        Arc::clone(&store) as Arc<dyn Store>,
+        Arc::clone(&broker),
+        Arc::clone(&bot_cache),
+    );
+    let chat = Arc::new(Chat::new(
+        Arc::clone(&store) as Arc<dyn Store>,
+        writer,
+        broker,
+        bot_cache,
+        BotCaller::new(config.bot_timeout, config.bot_max_reply_bytes),
+        config.limits.clone(),
+    ));
+    let grace = config.shutdown_grace;
+    let state = AppState {
+        chat,
+        config: Arc::new(config),
+        shutdown: shutdown.clone(),
+    };
+    let app = http::router(state);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "NeCSuS is listening");
+    }
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    tokio::select! {
+        result = server => {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "server error");
+            }
+        }
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(?grace, "requests still running after the grace period; stopping anyway");
+        }
+    }
+    // The router (and with it every writer handle) is gone: the writer
+    // finishes what is queued and stops.
+    let _ = writer_task.await;
+    if let Err(e) = store.checkpoint().await {
+        tracing::warn!(error = %e.0, "WAL checkpoint at shutdown failed");
+    }
+    store.close().await;
+    tracing::info!("NeCSuS stopped");
+    Ok(())
+}

@@ -1,0 +1,462 @@
+//! The use cases, one path each: post a message, submit a form, upsert or
+//! delete a bot, clear a room, clear its state, read history, subscribe.
+//! HTTP and websocket handlers are thin adapters over these. This module
+//! talks to the store (reads), the writer (every change), the broker
+//! (subscriptions) and the bot caller.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::botcall::{BotCaller, BotFailure, BotReply};
+use crate::broker::{Broker, Subscription};
+use crate::config::Limits;
+use crate::error::AppError;
+use crate::matcher::{BotCache, CompiledBot};
+use crate::model::{Bot, BotInput, Kind, Message, NewMessage};
+use crate::store::{RoomSnapshot, Store, WriteOp, WriteOutcome};
+use crate::texts;
+use crate::writer::Writer;
+
+/// A message typed by a person.
+#[derive(Debug, Clone)]
+pub struct UserMessage {
+    pub room: String,
+    pub author: String,
+    pub text: String,
+    pub image: Option<String>,
+    pub media: Option<String>,
+    pub css: Option<String>,
+    pub js: Option<String>,
+}
+
+/// A form in a bot's message, submitted from the browser.
+#[derive(Debug, Clone)]
+pub struct FormSubmission {
+    pub room: String,
+    pub author: String,
+    /// The bot whose message held the form.
+    pub bot_id: i64,
+    /// The form's raw `action` attribute.
+    pub action_url: Option<String>,
+    pub form_data: Value,
+}
+
+/// The bot a call goes to: a bot of the room, or a transient one known only
+/// by the URL a form pointed at.
+#[derive(Debug, Clone)]
+struct Target {
+    id: Option<i64>,
+    name: String,
+    url: String,
+}
+
+impl From<&Bot> for Target {
+    fn from(bot: &Bot) -> Self {
+        Target {
+            id: Some(bot.id),
+            name: bot.name.clone(),
+            url: bot.url.clone(),
+        }
+    }
+}
+
+pub struct Chat {
+    store: Arc<dyn Store>,
+    writer: Writer,
+    broker: Arc<Broker>,
+    bots: Arc<BotCache>,
+    caller: BotCaller,
+    limits: Limits,
+}
+
+fn check_len(field: &str, value: &str, limit: usize) -> Result<(), AppError> {
+    // Byte length bounds the char count from above: skip counting when short.
+    if value.len() > limit && value.chars().count() > limit {
+        return Err(AppError::BadRequest(texts::field_too_long(field, limit)));
+    }
+    Ok(())
+}
+
+fn check_opt_len(field: &str, value: &Option<String>, limit: usize) -> Result<(), AppError> {
+    value.as_deref().map_or(Ok(()), |v| check_len(field, v, limit))
+}
+
+impl Chat {
+    pub fn new(
+        store: Arc<dyn Store>,
+        writer: Writer,
+        broker: Arc<Broker>,
+        bots: Arc<BotCache>,
+        caller: BotCaller,
+        limits: Limits,
+    ) -> Self {
+        Chat {
+            store,
+            writer,
+            broker,
+            bots,
+            caller,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    pub fn check_room(&self, room: &str) -> Result<(), AppError> {
+        if room.is_empty() {
+            return Err(AppError::BadRequest(texts::field_empty("room")));
+        }
+        check_len("room", room, self.limits.max_room_chars)
+    }
+
+    /// Stores a person's message, broadcasts it, runs the bots it activates
+    /// one after another, and returns it once every reply is stored.
+    #[tracing::instrument(skip_all, fields(room = %input.room))]
+    pub async fn post_message(&self, input: UserMessage) -> Result<Message, AppError> {
+        self.check_room(&input.room)?;
+        let l = &self.limits;
+        check_len("author", &input.author, l.max_author_chars)?;
+        check_len("text", &input.text, l.max_text_chars)?;
+        for (field, value) in [
+            ("image", &input.image),
+            ("media", &input.media),
+            ("css", &input.css),
+            ("js", &input.js),
+        ] {
+            check_opt_len(field, value, l.max_url_chars)?;
+        }
+        let stored = self
+            .insert(NewMessage {
+                room: input.room.clone(),
+                author: input.author.clone(),
+                kind: Some(Kind::User),
+                text: input.text.clone(),
+                image: input.image,
+                media: input.media,
+                css: input.css,
+                js: input.js,
+                ..NewMessage::default()
+            })
+            .await?;
+
+        let room_bots = self.room_bots(&stored.room).await?;
+        if let Some((bot, state)) = self.conversation(&stored.room, stored.id, &room_bots).await? {
+            let payload = json!({
+                "room": stored.room,
+                "author": stored.author,
+                "text": stored.text,
+                "params": {},
+                "state": state,
+            });
+            let target = Target::from(&bot);
+            let result = self.call(&target, &payload, "conversation").await;
+            self.store_result(&stored.room, &target, result).await?;
+            return Ok(stored);
+        }
+
+        let text_lower = stored.text.to_lowercase();
+        for compiled in room_bots.iter() {
+            let params = match compiled.matches(&stored.text, &text_lower) {
+                Ok(None) => continue,
+                Ok(Some(params)) => params,
+                Err(error) => {
+                    let pattern = compiled.bot.responds_to.as_deref().unwrap_or_default();
+                    let text = texts::pattern_failure(&compiled.bot.name, pattern, &error);
+                    self.post_system(&stored.room, text).await?;
+                    continue;
+                }
+            };
+            let payload = json!({
+                "room": stored.room,
+                "author": stored.author,
+                "text": stored.text,
+                "params": params,
+            });
+            let target = Target::from(&compiled.bot);
+            let result = self.call(&target, &payload, "match").await;
+            self.store_result(&stored.room, &target, result).await?;
+        }
+        Ok(stored)
+    }
+
+    /// Sends a submitted form to the bot its action points at and stores
+    /// the reply (SPEC §5).
+    #[tracing::instrument(skip_all, fields(room = %input.room, bot_id = input.bot_id))]
+    pub async fn submit_form(&self, input: FormSubmission) -> Result<(), AppError> {
+        self.check_room(&input.room)?;
+        check_len("author", &input.author, self.limits.max_author_chars)?;
+        check_opt_len("action_url", &input.action_url, self.limits.max_url_chars)?;
+        let room = &input.room;
+        let room_bots = self.room_bots(room).await?;
+        let Some(origin) = room_bots.iter().find(|b| b.bot.id == input.bot_id) else {
+            self.post_system(room, texts::form_bot_not_found(input.bot_id)).await?;
+            return Ok(());
+        };
+        let target_url = match resolve_action(&origin.bot.url, input.action_url.as_deref()) {
+            Ok(url) => url,
+            Err(why) => {
+                let action = input.action_url.as_deref().unwrap_or_default();
+                let text = texts::form_bad_action(&origin.bot.name, action, &why);
+                self.post_system(room, text).await?;
+                return Ok(());
+            }
+        };
+        let mut target = room_bots
+            .iter()
+            .find(|b| same_url(&b.bot.url, &target_url))
+            .map(|b| Target::from(&b.bot))
+            .unwrap_or_else(|| Target {
+                id: None,
+                name: target_url.clone(),
+                url: target_url.clone(),
+            });
+
+        let mut payload = json!({
+            "room": room,
+            "author": input.author,
+            "form_data": input.form_data,
+        });
+        if let Some((_, state)) = self.conversation(room, i64::MAX, &room_bots).await? {
+            payload["state"] = state;
+        }
+        let result = self.call(&target, &payload, "form").await;
+        if target.id.is_none() && result.as_ref().is_ok_and(|r| r.state.is_some()) {
+            // The conversation needs a bot id to come back to.
+            let created = self
+                .writer
+                .write(WriteOp::UpsertBot {
+                    bot: BotInput {
+                        id: None,
+                        room: room.clone(),
+                        name: texts::auto_bot_name(&target.url),
+                        responds_to: None,
+                        url: target.url.clone(),
+                    },
+                    max_bots_per_room: self.limits.max_bots_per_room,
+                })
+                .await?;
+            match created {
+                WriteOutcome::Bot { bot, .. } => target.id = Some(bot.id),
+                _ => tracing::warn!(room, "room full: no (Auto) bot for the conversation"),
+            }
+        }
+        self.store_result(room, &target, result).await
+    }
+
+    #[tracing::instrument(skip_all, fields(room = %input.room))]
+    pub async fn upsert_bot(&self, input: BotInput) -> Result<Bot, AppError> {
+        self.check_room(&input.room)?;
+        let l = &self.limits;
+        check_len("name", &input.name, l.max_bot_name_chars)?;
+        check_len("url", &input.url, l.max_url_chars)?;
+        check_opt_len("responds_to", &input.responds_to, l.max_pattern_chars)?;
+        match self
+            .writer
+            .write(WriteOp::UpsertBot {
+                bot: input,
+                max_bots_per_room: l.max_bots_per_room,
+            })
+            .await?
+        {
+            WriteOutcome::Bot { bot, .. } => Ok(bot),
+            _ => Err(AppError::BadRequest(texts::too_many_bots(l.max_bots_per_room))),
+        }
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_bot(&self, id: i64) -> Result<Bot, AppError> {
+        match self.writer.write(WriteOp::DeleteBot(id)).await? {
+            WriteOutcome::Deleted(Some(bot)) => Ok(bot),
+            _ => Err(AppError::BadRequest(texts::unknown_bot(id))),
+        }
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn clear_room_messages(&self, room: &str) -> Result<(), AppError> {
+        self.check_room(room)?;
+        self.writer.write(WriteOp::ClearRoom(room.to_owned())).await?;
+        Ok(())
+    }
+
+    /// Ends a stateful conversation by posting a message without state.
+    /// Done whenever the newest message carries state, even if its bot is
+    /// gone, so the client's "Leave conversation" always leaves.
+    #[tracing::instrument(skip(self))]
+    pub async fn clear_room_state(&self, room: &str) -> Result<(), AppError> {
+        self.check_room(room)?;
+        let latest = self.store.latest_message_before(room, i64::MAX).await?;
+        if latest.is_some_and(|m| m.state.is_some()) {
+            self.post_system(room, texts::STATE_CLEARED.to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn messages(&self, room: &str, since: i64) -> Result<Vec<Message>, AppError> {
+        self.check_room(room)?;
+        Ok(self.store.messages_since(room, since).await?)
+    }
+
+    pub async fn bots(&self, room: Option<&str>) -> Result<Vec<Bot>, AppError> {
+        Ok(self.store.bots(room).await?)
+    }
+
+    /// Subscribes to a room, then reads its snapshot: everything committed
+    /// before the read is in the snapshot, everything after it arrives on
+    /// the subscription (the websocket drops the overlap by id).
+    pub async fn subscribe(
+        &self,
+        room: &str,
+        since: i64,
+    ) -> Result<(Subscription, RoomSnapshot), AppError> {
+        self.check_room(room)?;
+        let subscription = self.broker.subscribe(room);
+        let snapshot = self.store.snapshot(room, since).await?;
+        Ok((subscription, snapshot))
+    }
+
+    pub async fn healthy(&self) -> Result<(), AppError> {
+        Ok(self.store.ping().await?)
+    }
+
+    async fn insert(&self, message: NewMessage) -> Result<Message, AppError> {
+        match self.writer.write(WriteOp::InsertMessage(message)).await? {
+            WriteOutcome::Message(m) => Ok(m),
+            other => unreachable!("an insert is answered with a message, not {other:?}"),
+        }
+    }
+
+    async fn post_system(&self, room: &str, text: String) -> Result<Message, AppError> {
+        self.insert(NewMessage {
+            room: room.to_owned(),
+            author: texts::SYSTEM_AUTHOR.to_owned(),
+            kind: Some(Kind::System),
+            text,
+            ..NewMessage::default()
+        })
+        .await
+    }
+
+    async fn room_bots(&self, room: &str) -> Result<Arc<Vec<CompiledBot>>, AppError> {
+        match self.bots.get(room) {
+            Ok(bots) => Ok(bots),
+            Err(generation) => {
+                let bots = self.store.bots(Some(room)).await?;
+                Ok(self.bots.install(room, generation, bots))
+            }
+        }
+    }
+
+    /// The bot and state of the room's conversation, judged by the newest
+    /// message before `before`: it must carry state and come from a bot
+    /// that still exists in the room.
+    async fn conversation(
+        &self,
+        room: &str,
+        before: i64,
+        room_bots: &[CompiledBot],
+    ) -> Result<Option<(Bot, Value)>, AppError> {
+        let Some(previous) = self.store.latest_message_before(room, before).await? else {
+            return Ok(None);
+        };
+        let (Some(state), Some(bot_id)) = (previous.state, previous.from_bot) else {
+            return Ok(None);
+        };
+        Ok(room_bots
+            .iter()
+            .find(|b| b.bot.id == bot_id)
+            .map(|b| (b.bot.clone(), state)))
+    }
+
+    async fn call(&self, target: &Target, payload: &Value, kind: &str) -> Result<BotReply, BotFailure> {
+        let started = Instant::now();
+        let result = self.caller.call(&target.url, payload).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(f) => f.outcome(),
+        };
+        tracing::info!(
+            bot_id = target.id,
+            bot = %target.name,
+            url = %target.url,
+            activation = kind,
+            outcome,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "bot call"
+        );
+        result
+    }
+
+    async fn store_result(
+        &self,
+        room: &str,
+        target: &Target,
+        result: Result<BotReply, BotFailure>,
+    ) -> Result<(), AppError> {
+        match result {
+            Ok(reply) => {
+                self.insert(NewMessage {
+                    room: room.to_owned(),
+                    author: reply.author.unwrap_or_else(|| target.name.clone()),
+                    kind: Some(Kind::Bot),
+                    text: reply.text,
+                    image: reply.image,
+                    media: reply.media,
+                    css: reply.css,
+                    js: reply.js,
+                    from_bot: target.id,
+                    base_url: Some(target.url.clone()),
+                    state: reply.state,
+                })
+                .await?;
+            }
+            Err(failure) => {
+                let text = texts::bot_failure(&target.name, &target.url, &failure);
+                self.post_system(room, text).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Resolves a form's action against its bot's URL as a browser would.
+pub fn resolve_action(bot_url: &str, action: Option<&str>) -> Result<String, String> {
+    let base = url::Url::parse(bot_url.trim()).map_err(|e| format!("the bot's URL is invalid ({e})"))?;
+    match action.map(str::trim) {
+        None | Some("") => Ok(base.to_string()),
+        Some(action) => base
+            .join(action)
+            .map(|u| u.to_string())
+            .map_err(|e| e.to_string()),
+    }
+}
+
+fn same_url(bot_url: &str, resolved: &str) -> bool {
+    bot_url == resolved
+        || url::Url::parse(bot_url.trim()).is_ok_and(|u| u.as_str() == resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_action;
+
+    #[test]
+    fn form_actions_resolve_like_a_browser() {
+        let base = "http://127.0.0.1:1234/bots/desserts";
+        assert_eq!(resolve_action(base, None).unwrap(), base);
+        assert_eq!(resolve_action(base, Some("")).unwrap(), base);
+        assert_eq!(resolve_action(base, Some("foo")).unwrap(), "http://127.0.0.1:1234/bots/foo");
+        assert_eq!(resolve_action(base, Some("/foo")).unwrap(), "http://127.0.0.1:1234/foo");
+        assert_eq!(
+            resolve_action(base, Some("http://127.0.0.2:9/baz")).unwrap(),
+            "http://127.0.0.2:9/baz"
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The command line: `necsus [serve]` with every flag also readable from
+//! the environment, logging set-up, and signal handling.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Limits};
+
+#[derive(Parser, Debug)]
+#[command(name = "necsus", version, about = "A chat server for people learning to write bots")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "NECSUS_BIND", default_value = "127.0.0.1:6277")]
+    bind: SocketAddr,
+    /// SQLite database file (created if missing), or :memory:.
+    #[arg(long, env = "NECSUS_DB", default_value = "necsus.db")]
+    db: String,
+    /// Seconds a bot may take to answer.
+    #[arg(long, env = "NECSUS_BOT_TIMEOUT", default_value_t = 120.0)]
+    bot_timeout: f64,
+    /// Largest bot reply accepted, in bytes.
+    #[arg(long, env = "NECSUS_BOT_MAX_REPLY_BYTES", default_value_t = 1 << 20)]
+    bot_max_reply_bytes: usize,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "NECSUS_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    max_body_bytes: usize,
+    /// Seconds in-flight requests get to finish at shutdown.
+    #[arg(long, env = "NECSUS_SHUTDOWN_GRACE", default_value_t = 30.0)]
+    shutdown_grace: f64,
+    /// Log filter: a level (info, debug, …) or tracing directives.
+    #[arg(long, env = "NECSUS_LOG", default_value = "info")]
+    log: String,
+    /// Log line format.
+    #[arg(long, env = "NECSUS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value).map_err(|_| format!("--{flag} must be a non-negative number of seconds"))
+}
+
+impl ServeArgs {
+    fn config(&self) -> Result<Config, String> {
+        Ok(Config {
+            bind: self.bind,
+            db: self.db.clone(),
+            bot_timeout: seconds(self.bot_timeout, "bot-timeout")?,
+            bot_max_reply_bytes: self.bot_max_reply_bytes,
+            shutdown_grace: seconds(self.shutdown_grace, "shutdown-grace")?,
+            limits: Limits {
+                max_body_bytes: self.max_body_bytes,
+                ..Limits::default()
+            },
+            ..Config::default()
+        })
+    }
+}
+
+fn init_logging(filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down");
+    token.cancel();
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    init_logging(&args.log, args.log_format);
+    let config = match args.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("necsus: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("necsus: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(config.bind).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("necsus: cannot listen on {}: {e}", config.bind);
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        let token = CancellationToken::new();
+        tokio::spawn(shutdown_signal(token.clone()));
+        let db = config.db.clone();
+        match crate::app::serve(listener, config, token).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("necsus: cannot open the database {db:?}: {}", e.0);
+                std::process::ExitCode::FAILURE
+            }
+        }
+    })
+}

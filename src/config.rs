@@ -1,0 +1,64 @@
+//! Settings of a running server, filled from the command line (or the
+//! environment) by `cli`, or directly by tests.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Size limits on what clients may store (SPEC §3; documented in api.yaml).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_room_chars: usize,
+    pub max_author_chars: usize,
+    pub max_bot_name_chars: usize,
+    pub max_url_chars: usize,
+    pub max_pattern_chars: usize,
+    pub max_text_chars: usize,
+    pub max_bots_per_room: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1 << 20,
+            max_room_chars: 256,
+            max_author_chars: 256,
+            max_bot_name_chars: 256,
+            max_url_chars: 2048,
+            max_pattern_chars: 2048,
+            max_text_chars: 65_536,
+            max_bots_per_room: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    /// Database path, or `:memory:`.
+    pub db: String,
+    pub bot_timeout: Duration,
+    pub bot_max_reply_bytes: usize,
+    pub limits: Limits,
+    /// Events a websocket subscriber may fall behind before it is closed.
+    pub ws_lag_events: usize,
+    /// How long one websocket send may block before the client is dropped.
+    pub ws_send_timeout: Duration,
+    /// How long in-flight requests get to finish at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 6277)),
+            db: "necsus.db".to_owned(),
+            bot_timeout: Duration::from_secs(120),
+            bot_max_reply_bytes: 1 << 20,
+            limits: Limits::default(),
+            ws_lag_events: 1024,
+            ws_send_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The JSON API under `/api` (SPEC §3): each handler reads its input, calls
+//! one use case and shapes the answer.
+
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::input::JsonObject;
+use crate::chat::{FormSubmission, UserMessage};
+use crate::error::AppError;
+use crate::model::{Bot, BotInput, Message};
+use crate::texts;
+
+const SPEC: &str = include_str!("../../api.yaml");
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/messages", get(list_messages))
+        .route("/api/bots", get(list_bots))
+        .route("/api/actions/message", post(post_message))
+        .route("/api/actions/message-form", post(post_form))
+        .route("/api/actions/bot", post(upsert_bot).delete(delete_bot))
+        .route("/api/actions/clear-room-messages", post(clear_room_messages))
+        .route("/api/actions/clear-room-state", post(clear_room_state))
+        .route("/api/spec", get(spec))
+        .route("/api", any(no_such_route))
+        .route("/api/{*rest}", any(no_such_route))
+}
+
+/// The decoded query string as key/value pairs (later keys win).
+fn query_param(query: &Option<String>, key: &str) -> Option<String> {
+    let query = query.as_deref()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .last()
+}
+
+#[tracing::instrument(skip_all)]
+async fn list_messages(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<Message>>, AppError> {
+    let room = query_param(&query, "room")
+        .ok_or_else(|| AppError::BadRequest(texts::QUERY_ROOM_REQUIRED.to_owned()))?;
+    // A missing or non-integer `since` means "everything".
+    let since = query_param(&query, "since")
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or(-1);
+    Ok(Json(state.chat.messages(&room, since).await?))
+}
+
+#[tracing::instrument(skip_all)]
+async fn list_bots(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<Bot>>, AppError> {
+    let room = query_param(&query, "room");
+    Ok(Json(state.chat.bots(room.as_deref()).await?))
+}
+
+#[tracing::instrument(skip_all)]
+async fn post_message(
+    State(state): State<AppState>,
+    body: JsonObject,
+) -> Result<Json<Message>, AppError> {
+    let input = UserMessage {
+        room: body.string("room")?,
+        author: body.string("author")?,
+        text: body.string("text")?,
+        image: body.opt_string("image")?,
+        media: body.opt_string("media")?,
+        css: body.opt_string("css")?,
+        js: body.opt_string("js")?,
+    };
+    Ok(Json(state.chat.post_message(input).await?))
+}
+
+#[tracing::instrument(skip_all)]
+async fn post_form(
+    State(state): State<AppState>,
+    body: JsonObject,
+) -> Result<Json<Value>, AppError> {
+    let input = FormSubmission {
+        room: body.string("room")?,
+        author: body.string("author")?,
+        bot_id: body.integer("bot_id")?,
+        action_url: body.opt_string("action_url")?,
+        form_data: body.value("form_data")?,
+    };
+    state.chat.submit_form(input).await?;
+    Ok(Json(json!({})))
+}
+
+#[tracing::instrument(skip_all)]
+async fn upsert_bot(State(state): State<AppState>, body: JsonObject) -> Result<Json<Bot>, AppError> {
+    let input = BotInput {
+        id: body.opt_integer("id")?,
+        room: body.string("room")?,
+        name: body.string("name")?,
+        responds_to: body.opt_string("responds_to")?,
+        url: body.string("url")?,
+    };
+    Ok(Json(state.chat.upsert_bot(input).await?))
+}
+
+#[tracing::instrument(skip_all)]
+async fn delete_bot(State(state): State<AppState>, body: JsonObject) -> Result<Json<Bot>, AppError> {
+    Ok(Json(state.chat.delete_bot(body.integer("id")?).await?))
+}
+
+#[tracing::instrument(skip_all)]
+async fn clear_room_messages(
+    State(state): State<AppState>,
+    body: JsonObject,
+) -> Result<Json<Value>, AppError> {
+    let room = body.string("room")?;
+    state.chat.clear_room_messages(&room).await?;
+    Ok(Json(json!({ "room": room })))
+}
+
+#[tracing::instrument(skip_all)]
+async fn clear_room_state(
+    State(state): State<AppState>,
+    body: JsonObject,
+) -> Result<Json<Value>, AppError> {
+    let room = body.string("room")?;
+    state.chat.clear_room_state(&room).await?;
+    Ok(Json(json!({ "room": room })))
+}
+
+async fn spec() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/yaml")], SPEC).into_response()
+}
+
+async fn no_such_route() -> AppError {
+    AppError::NotFound(texts::NO_SUCH_ROUTE.to_owned())
+}

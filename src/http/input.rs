@@ -1,0 +1,76 @@
+//! Reading request bodies: always parsed as JSON whatever the Content-Type
+//! says (students' `curl -d` omits it), with field-by-field errors a student
+//! can act on.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde_json::{Map, Value};
+
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::texts;
+
+/// A request body that is a JSON object.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl FromRequest<AppState> for JsonObject {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AppError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge(texts::body_too_large(state.chat.limits().max_body_bytes))
+            } else {
+                AppError::BadRequest(e.body_text())
+            }
+        })?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+            Ok(_) => Err(AppError::BadRequest(texts::BODY_NOT_OBJECT.to_owned())),
+            Err(e) => Err(AppError::BadRequest(texts::body_not_json(&e.to_string()))),
+        }
+    }
+}
+
+impl JsonObject {
+    fn present(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    pub fn string(&self, key: &str) -> Result<String, AppError> {
+        self.opt_string(key)?
+            .ok_or_else(|| AppError::BadRequest(texts::field_required(key)))
+    }
+
+    /// Absent or null is `None`.
+    pub fn opt_string(&self, key: &str) -> Result<Option<String>, AppError> {
+        match self.present(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(AppError::BadRequest(texts::field_wrong_type(key, "a string"))),
+        }
+    }
+
+    pub fn integer(&self, key: &str) -> Result<i64, AppError> {
+        self.opt_integer(key)?
+            .ok_or_else(|| AppError::BadRequest(texts::field_required(key)))
+    }
+
+    pub fn opt_integer(&self, key: &str) -> Result<Option<i64>, AppError> {
+        match self.present(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| AppError::BadRequest(texts::field_wrong_type(key, "an integer"))),
+        }
+    }
+
+    /// Any JSON value but null.
+    pub fn value(&self, key: &str) -> Result<Value, AppError> {
+        self.present(key)
+            .cloned()
+            .ok_or_else(|| AppError::BadRequest(texts::field_required(key)))
+    }
+}

@@ -1,0 +1,51 @@
+//! The HTTP face of the server: one router assembled from each module's
+//! routes, and the layers every response passes through (CORS,
+//! `Cache-Control: no-cache`, body limit, access log).
+
+mod access_log;
+mod api;
+mod input;
+mod pages;
+mod ws;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::CorsLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::chat::Chat;
+use crate::config::Config;
+use crate::error::AppError;
+use crate::texts;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub chat: Arc<Chat>,
+    pub config: Arc<Config>,
+    /// Cancelled when the server starts shutting down; websockets close.
+    pub shutdown: CancellationToken,
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.limits.max_body_bytes;
+    Router::new()
+        .merge(api::router())
+        .merge(ws::router())
+        .merge(pages::router())
+        .method_not_allowed_fallback(|| async {
+            AppError::MethodNotAllowed(texts::METHOD_NOT_ALLOWED.to_owned())
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(access_log::log))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
+        .layer(CorsLayer::permissive())
+        .with_state(state)
+}

@@ -1,0 +1,83 @@
+//! Everything that is not the JSON API: the lobby and room pages of the
+//! embedded web client and its assets, the Swagger UI, the health check,
+//! and the fallback that sends any other path to the room page.
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::extract::State;
+use rust_embed::RustEmbed;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use super::AppState;
+use crate::error::AppError;
+use crate::texts;
+
+/// The built web client. Release builds carry it inside the binary; debug
+/// builds read `client/dist` from disk, so a fresh client build shows
+/// without rebuilding the server.
+#[derive(RustEmbed)]
+#[folder = "client/dist/"]
+struct ClientDist;
+
+pub fn router() -> Router<AppState> {
+    let docs: Router<AppState> = SwaggerUi::new("/docs")
+        .config(Config::from("/api/spec"))
+        .into();
+    Router::new()
+        .route("/", get(lobby))
+        .route("/assets/{*path}", get(asset))
+        .route("/healthz", get(healthz))
+        .merge(docs)
+        .fallback(fallback)
+}
+
+fn embedded(path: &str) -> Option<Response> {
+    let file = ClientDist::get(path)?;
+    let mime = file.metadata.mimetype().to_owned();
+    Some(([(header::CONTENT_TYPE, mime)], file.data).into_response())
+}
+
+fn page(path: &str) -> Response {
+    embedded(path).unwrap_or_else(|| {
+        (
+            StatusCode::OK,
+            Html(
+                "<!doctype html><title>NeCSuS</title><p>The web client is not built: \
+                 run <code>npm ci &amp;&amp; npm run build</code> in <code>client/</code>. \
+                 The API is at <a href=\"/docs/\">/docs/</a>.</p>",
+            ),
+        )
+            .into_response()
+    })
+}
+
+async fn lobby() -> Response {
+    page("index.html")
+}
+
+async fn asset(Path(path): Path<String>) -> Response {
+    embedded(&format!("assets/{path}"))
+        .unwrap_or_else(|| AppError::NotFound(format!("No asset at /assets/{path}")).into_response())
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.chat.healthy().await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ok"})).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Any other GET is a room: `/{room}` shows the room page, which reads the
+/// room name from its own path.
+async fn fallback(method: Method, uri: Uri) -> Response {
+    if method == Method::GET || method == Method::HEAD {
+        page("room.html")
+    } else if uri.path().starts_with("/api") {
+        AppError::NotFound(texts::NO_SUCH_ROUTE.to_owned()).into_response()
+    } else {
+        AppError::MethodNotAllowed(texts::METHOD_NOT_ALLOWED.to_owned()).into_response()
+    }
+}

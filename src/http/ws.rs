@@ -1,0 +1,191 @@
+//! The room stream `/ws/{room}?since=ID` (SPEC §6). One task per socket:
+//! the event sender and the client reader are two futures joined by
+//! `select!`, and whichever ends first decides the close frame.
+//!
+//! Exactly-once delivery: the subscription starts before the snapshot is
+//! read, so every event is in the snapshot, on the subscription, or both;
+//! the overlap is dropped by message id (and clear point), which the single
+//! writer hands out in commit order.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::AppState;
+use crate::broker::Subscription;
+use crate::model::Event;
+use crate::store::RoomSnapshot;
+
+/// Frames from the browser carry nothing; anything larger than this is
+/// refused (close 1009).
+const MAX_CLIENT_FRAME: usize = 4096;
+/// tungstenite's defaults reserve over 100 KiB per socket; the stream is
+/// almost all outbound and small, so keep the buffers small.
+const READ_BUFFER: usize = 4096;
+const WRITE_BUFFER: usize = 0;
+const MAX_WRITE_BUFFER: usize = 1 << 20;
+
+const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_INTERNAL: u16 = 1011;
+const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws/{*room}", get(upgrade))
+}
+
+#[tracing::instrument(skip_all, fields(room = %room))]
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    Path(room): Path<String>,
+    RawQuery(query): RawQuery,
+    State(state): State<AppState>,
+) -> Response {
+    if let Err(e) = state.chat.check_room(&room) {
+        return e.into_response();
+    }
+    let since = query
+        .as_deref()
+        .and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .filter(|(k, _)| k == "since")
+                .map(|(_, v)| v.trim().parse::<i64>().ok())
+                .last()
+        })
+        .flatten()
+        .unwrap_or(-1);
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| serve(socket, state, room, since))
+}
+
+fn close(code: u16, reason: String) -> Option<CloseFrame> {
+    Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    })
+}
+
+async fn serve(socket: WebSocket, state: AppState, room: String, since: i64) {
+    let (mut sink, stream) = socket.split();
+    let send_timeout = state.config.ws_send_timeout;
+    let close_frame = match state.chat.subscribe(&room, since).await {
+        Err(e) => close(CLOSE_INTERNAL, e.to_string()),
+        Ok((subscription, snapshot)) => {
+            let send = send_events(&mut sink, subscription, snapshot, since, send_timeout, &state);
+            tokio::select! {
+                frame = send => frame,
+                frame = read_client(stream) => frame,
+                () = state.shutdown.cancelled() => close(CLOSE_GOING_AWAY, "server shutting down".into()),
+            }
+        }
+    };
+    if let Some(frame) = close_frame {
+        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(WsMessage::Close(Some(frame))))
+            .await;
+    }
+}
+
+/// Ignores what the browser sends; returns when it closes or misbehaves.
+async fn read_client(mut stream: SplitStream<WebSocket>) -> Option<CloseFrame> {
+    while let Some(frame) = stream.next().await {
+        match frame {
+            Ok(WsMessage::Close(_)) => return None,
+            Ok(_) => {}
+            Err(e) => {
+                let text = e.to_string();
+                if text.contains("too long") || text.contains("Space limit") || text.contains("capacity") {
+                    return close(1009, format!("client frames are limited to {MAX_CLIENT_FRAME} bytes"));
+                }
+                return None;
+            }
+        }
+    }
+    None
+}
+
+type Sink = SplitSink<WebSocket, WsMessage>;
+
+async fn send_events(
+    sink: &mut Sink,
+    mut subscription: Subscription,
+    snapshot: RoomSnapshot,
+    since: i64,
+    send_timeout: Duration,
+    state: &AppState,
+) -> Option<CloseFrame> {
+    let mut last_id = since;
+    let last_clear = snapshot.clear_point.unwrap_or(i64::MIN);
+    let mut last_clear_seen = last_clear;
+    let mut replay = Vec::with_capacity(snapshot.bots.len() + snapshot.messages.len() + 1);
+    if let Some(clear) = snapshot.clear_point.filter(|c| *c >= since) {
+        replay.push(
+            Event::ClearMessages {
+                room: String::new(),
+                last_cleared_id: clear,
+            }
+            .to_frame_json(),
+        );
+        last_id = last_id.max(clear);
+    }
+    replay.extend(snapshot.bots.into_iter().map(|b| Event::PutBot(b).to_frame_json()));
+    for message in snapshot.messages {
+        last_id = last_id.max(message.id);
+        replay.push(Event::Message(message).to_frame_json());
+    }
+    for text in replay {
+        // `feed` queues without flushing: the replay goes out in few writes.
+        if !timed(send_timeout, sink.feed(WsMessage::Text(text.into()))).await {
+            return None;
+        }
+    }
+    if !timed(send_timeout, sink.flush()).await {
+        return None;
+    }
+
+    loop {
+        let frame = match subscription.recv().await {
+            Ok(frame) => frame,
+            Err(RecvError::Lagged(missed)) => {
+                state.chat.broker().note_lagged();
+                return close(
+                    CLOSE_TRY_AGAIN_LATER,
+                    format!("fell behind by {missed} events; reconnect with since={last_id}"),
+                );
+            }
+            Err(RecvError::Closed) => return close(CLOSE_GOING_AWAY, "server shutting down".into()),
+        };
+        if let Some(id) = frame.message_id {
+            if id <= last_id {
+                continue;
+            }
+            last_id = id;
+        }
+        if let Some(clear) = frame.clear_point {
+            if clear <= last_clear_seen {
+                continue;
+            }
+            last_clear_seen = clear;
+        }
+        if !timed(send_timeout, sink.send(WsMessage::Text(frame.text.clone()))).await {
+            return None;
+        }
+    }
+}
+
+/// False when the send failed or the client did not take it in time.
+async fn timed<F, E>(limit: Duration, send: F) -> bool
+where
+    F: Future<Output = Result<(), E>>,
+{
+    matches!(tokio::time::timeout(limit, send).await, Ok(Ok(())))
+}

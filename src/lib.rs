@@ -1,0 +1,20 @@
+//! NeCSuS: a chat server for people learning to write bots.
+//!
+//! Rooms hold messages; a posted message is matched against every bot of
+//! its room, matching bots are called over HTTP one after another, and their
+//! replies are posted back. Every change is pushed to the room's browsers
+//! over a websocket. See `SPEC.md` for the behaviour contract.
+
+pub mod app;
+pub mod botcall;
+pub mod broker;
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod matcher;
+pub mod model;
+pub mod store;
+pub mod texts;
+pub mod writer;

@@ -1,0 +1,145 @@
+//! The records NeCSuS keeps and sends: messages, bots, and the events of a
+//! room's stream. Their JSON shapes are the API's (SPEC §2, §6).
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    User,
+    Bot,
+    System,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::User => "user",
+            Kind::Bot => "bot",
+            Kind::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "user" => Some(Kind::User),
+            "bot" => Some(Kind::Bot),
+            "system" => Some(Kind::System),
+            _ => None,
+        }
+    }
+}
+
+/// A stored message. Every key is always present in its JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub id: i64,
+    pub room: String,
+    pub author: String,
+    pub kind: Kind,
+    pub text: String,
+    pub when: f64,
+    pub image: Option<String>,
+    pub media: Option<String>,
+    pub css: Option<String>,
+    pub js: Option<String>,
+    pub from_bot: Option<i64>,
+    pub base_url: Option<String>,
+    pub state: Option<Value>,
+}
+
+/// A message about to be stored; the store assigns `id`.
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage {
+    pub room: String,
+    pub author: String,
+    pub kind: Option<Kind>,
+    pub text: String,
+    pub image: Option<String>,
+    pub media: Option<String>,
+    pub css: Option<String>,
+    pub js: Option<String>,
+    pub from_bot: Option<i64>,
+    pub base_url: Option<String>,
+    pub state: Option<Value>,
+}
+
+impl NewMessage {
+    pub fn kind(&self) -> Kind {
+        self.kind.unwrap_or(Kind::User)
+    }
+}
+
+/// A bot installed in a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bot {
+    pub id: i64,
+    pub room: String,
+    pub name: String,
+    pub responds_to: Option<String>,
+    pub url: String,
+}
+
+/// A bot to create (no id, or an id that does not exist) or update.
+#[derive(Debug, Clone)]
+pub struct BotInput {
+    pub id: Option<i64>,
+    pub room: String,
+    pub name: String,
+    pub responds_to: Option<String>,
+    pub url: String,
+}
+
+/// What a room's subscribers are told. Only `Message` carries an id, which
+/// is what the websocket uses to drop duplicates between replay and live.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Message(Message),
+    PutBot(Bot),
+    DeleteBot(Bot),
+    /// The room's messages up to and including this id were cleared.
+    ClearMessages { room: String, last_cleared_id: i64 },
+}
+
+impl Event {
+    pub fn room(&self) -> &str {
+        match self {
+            Event::Message(m) => &m.room,
+            Event::PutBot(b) | Event::DeleteBot(b) => &b.room,
+            Event::ClearMessages { room, .. } => room,
+        }
+    }
+
+    /// The frame sent to websocket subscribers: `{"kind": K, "data": D}`.
+    pub fn to_frame_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Frame<'a, T: Serialize> {
+            kind: &'a str,
+            data: T,
+        }
+        #[derive(Serialize)]
+        struct Empty {}
+        let result = match self {
+            Event::Message(m) => serde_json::to_string(&Frame { kind: "message", data: m }),
+            Event::PutBot(b) => serde_json::to_string(&Frame { kind: "put_bot", data: b }),
+            Event::DeleteBot(b) => serde_json::to_string(&Frame { kind: "delete_bot", data: b }),
+            Event::ClearMessages { .. } => serde_json::to_string(&Frame {
+                kind: "clear_messages",
+                data: Empty {},
+            }),
+        };
+        // Serialising these plain structs cannot fail: every key is a string
+        // and every value a JSON value.
+        result.unwrap_or_default()
+    }
+}
+
+/// Seconds since the Unix epoch, as the `when` of a message.
+pub fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

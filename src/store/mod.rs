@@ -1,0 +1,88 @@
+//! Persistence behind one trait, so the use cases never see SQL and a
+//! PostgreSQL backend can sit beside SQLite later. Writes arrive as a batch
+//! of operations applied in one transaction (the writer task batches them);
+//! reads are plain queries that may run concurrently with writes.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+use crate::model::{Bot, BotInput, Message, NewMessage};
+
+/// The database could not do what was asked (busy, read-only, full, gone).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("database error: {0}")]
+pub struct StoreError(pub String);
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+/// One change to apply. A batch of these commits or fails as a whole.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    InsertMessage(NewMessage),
+    /// Create (no id, or an id that does not exist) or update a bot.
+    /// Creating or moving a bot into a room that already holds
+    /// `max_bots_per_room` bots is refused.
+    UpsertBot {
+        bot: BotInput,
+        max_bots_per_room: usize,
+    },
+    DeleteBot(i64),
+    /// Delete a room's messages and remember the last id deleted.
+    ClearRoom(String),
+}
+
+/// What one `WriteOp` did, in the same order as the ops.
+#[derive(Debug, Clone)]
+pub enum WriteOutcome {
+    Message(Message),
+    /// The bot as stored, and the bot as it was before (for an update).
+    Bot {
+        bot: Bot,
+        previous: Option<Bot>,
+    },
+    BotLimitReached,
+    /// The deleted bot, or `None` when no bot had that id.
+    Deleted(Option<Bot>),
+    /// The id of the last message cleared, or `None` when the room had none.
+    Cleared {
+        room: String,
+        last_cleared_id: Option<i64>,
+    },
+}
+
+/// Everything a new subscriber needs, read at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct RoomSnapshot {
+    pub clear_point: Option<i64>,
+    pub bots: Vec<Bot>,
+    pub messages: Vec<Message>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies every op in one transaction and reports each op's outcome.
+    async fn write(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError>;
+    /// Messages of `room` with id > `since`, ascending.
+    async fn messages_since(&self, room: &str, since: i64) -> Result<Vec<Message>, StoreError>;
+    /// The newest message of `room` whose id is below `before`.
+    async fn latest_message_before(
+        &self,
+        room: &str,
+        before: i64,
+    ) -> Result<Option<Message>, StoreError>;
+    /// Bots of `room` (or of every room) in id order.
+    async fn bots(&self, room: Option<&str>) -> Result<Vec<Bot>, StoreError>;
+    async fn bot(&self, id: i64) -> Result<Option<Bot>, StoreError>;
+    /// Clear point, bots and messages after `since` of one room, consistent
+    /// with each other (one read transaction).
+    async fn snapshot(&self, room: &str, since: i64) -> Result<RoomSnapshot, StoreError>;
+    /// Answers when the database does.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,491 @@
+//! The SQLite store: WAL with `synchronous=NORMAL`, one writer connection
+//! (SQLite has a single writer anyway) and a small pool of readers, SQL built
+//! with sea-query. `:memory:` uses one shared connection for both.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sea_query::{Expr, ExprTrait, Iden, OnConflict, Order, Query, SqliteQueryBuilder};
+use sea_query_sqlx::SqlxBinder;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
+
+use super::{RoomSnapshot, Store, StoreError, WriteOp, WriteOutcome};
+use crate::model::{Bot, BotInput, Kind, Message, NewMessage, now_seconds};
+
+#[derive(Iden, Clone, Copy)]
+enum Messages {
+    Table,
+    Id,
+    Room,
+    Author,
+    Kind,
+    Text,
+    When,
+    Image,
+    Media,
+    Css,
+    Js,
+    FromBot,
+    BaseUrl,
+    State,
+}
+
+const MESSAGE_COLUMNS: [Messages; 13] = [
+    Messages::Id,
+    Messages::Room,
+    Messages::Author,
+    Messages::Kind,
+    Messages::Text,
+    Messages::When,
+    Messages::Image,
+    Messages::Media,
+    Messages::Css,
+    Messages::Js,
+    Messages::FromBot,
+    Messages::BaseUrl,
+    Messages::State,
+];
+
+#[derive(Iden, Clone, Copy)]
+enum Bots {
+    Table,
+    Id,
+    Room,
+    Name,
+    RespondsTo,
+    Url,
+}
+
+const BOT_COLUMNS: [Bots; 5] = [Bots::Id, Bots::Room, Bots::Name, Bots::RespondsTo, Bots::Url];
+
+#[derive(Iden, Clone, Copy)]
+enum Clears {
+    Table,
+    Room,
+    LastClearedId,
+}
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+macro_rules! bound {
+    ($stmt:expr) => {{
+        let (sql, values) = $stmt.build_sqlx(SqliteQueryBuilder);
+        sqlx::query_with(AssertSqlSafe(sql), values)
+    }};
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies the
+    /// migrations. `:memory:` gives a private in-memory database.
+    #[tracing::instrument]
+    pub async fn open(path: &str) -> Result<Self, StoreError> {
+        let store = if path == ":memory:" {
+            let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+            // One connection that never closes: the database lives as long
+            // as it does.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?;
+            SqliteStore {
+                writer: pool.clone(),
+                readers: pool,
+            }
+        } else {
+            let options = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5));
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            let readers = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(true))
+                .await?;
+            SqliteStore { writer, readers }
+        };
+        sqlx::migrate!("./migrations")
+            .run(&store.writer)
+            .await
+            .map_err(|e| StoreError(format!("migrating the database failed: {e}")))?;
+        Ok(store)
+    }
+
+    /// Writes the WAL back into the main file; used at shutdown.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+}
+
+fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let state: Option<String> = row.try_get("state")?;
+    Ok(Message {
+        id: row.try_get("id")?,
+        room: row.try_get("room")?,
+        author: row.try_get("author")?,
+        kind: Kind::parse(&kind).ok_or_else(|| StoreError(format!("unknown kind {kind:?}")))?,
+        text: row.try_get("text")?,
+        when: row.try_get("when")?,
+        image: row.try_get("image")?,
+        media: row.try_get("media")?,
+        css: row.try_get("css")?,
+        js: row.try_get("js")?,
+        from_bot: row.try_get("from_bot")?,
+        base_url: row.try_get("base_url")?,
+        state: match state {
+            Some(s) => Some(serde_json::from_str(&s).map_err(|e| StoreError(e.to_string()))?),
+            None => None,
+        },
+    })
+}
+
+fn bot_from_row(row: &SqliteRow) -> Result<Bot, StoreError> {
+    Ok(Bot {
+        id: row.try_get("id")?,
+        room: row.try_get("room")?,
+        name: row.try_get("name")?,
+        responds_to: row.try_get("responds_to")?,
+        url: row.try_get("url")?,
+    })
+}
+
+async fn insert_message(
+    tx: &mut Transaction<'_, Sqlite>,
+    m: &NewMessage,
+) -> Result<Message, StoreError> {
+    let when = now_seconds();
+    let state = m.state.as_ref().map(|s| s.to_string());
+    let row = bound!(
+        Query::insert()
+            .into_table(Messages::Table)
+            .columns(MESSAGE_COLUMNS[1..].iter().copied())
+            .values_panic([
+                m.room.clone().into(),
+                m.author.clone().into(),
+                m.kind().as_str().into(),
+                m.text.clone().into(),
+                when.into(),
+                m.image.clone().into(),
+                m.media.clone().into(),
+                m.css.clone().into(),
+                m.js.clone().into(),
+                m.from_bot.into(),
+                m.base_url.clone().into(),
+                state.into(),
+            ])
+            .returning_col(Messages::Id)
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Message {
+        id: row.try_get(0)?,
+        room: m.room.clone(),
+        author: m.author.clone(),
+        kind: m.kind(),
+        text: m.text.clone(),
+        when,
+        image: m.image.clone(),
+        media: m.media.clone(),
+        css: m.css.clone(),
+        js: m.js.clone(),
+        from_bot: m.from_bot,
+        base_url: m.base_url.clone(),
+        state: m.state.clone(),
+    })
+}
+
+async fn find_bot(
+    conn: &mut sqlx::SqliteConnection,
+    id: i64,
+) -> Result<Option<Bot>, StoreError> {
+    bound!(
+        Query::select()
+            .columns(BOT_COLUMNS)
+            .from(Bots::Table)
+            .and_where(Expr::col(Bots::Id).eq(id))
+    )
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(bot_from_row)
+    .transpose()
+}
+
+async fn count_bots(tx: &mut Transaction<'_, Sqlite>, room: &str) -> Result<usize, StoreError> {
+    let row = bound!(
+        Query::select()
+            .expr(Expr::col(Bots::Id).count())
+            .from(Bots::Table)
+            .and_where(Expr::col(Bots::Room).eq(room))
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let n: i64 = row.try_get(0)?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+async fn upsert_bot(
+    tx: &mut Transaction<'_, Sqlite>,
+    input: &BotInput,
+    max_bots_per_room: usize,
+) -> Result<WriteOutcome, StoreError> {
+    let previous = match input.id {
+        Some(id) => find_bot(tx, id).await?,
+        None => None,
+    };
+    let entering_room = previous.as_ref().is_none_or(|p| p.room != input.room);
+    if entering_room && count_bots(tx, &input.room).await? >= max_bots_per_room {
+        return Ok(WriteOutcome::BotLimitReached);
+    }
+    let id = match &previous {
+        Some(p) => {
+            bound!(
+                Query::update()
+                    .table(Bots::Table)
+                    .values([
+                        (Bots::Room, input.room.clone().into()),
+                        (Bots::Name, input.name.clone().into()),
+                        (Bots::RespondsTo, input.responds_to.clone().into()),
+                        (Bots::Url, input.url.clone().into()),
+                    ])
+                    .and_where(Expr::col(Bots::Id).eq(p.id))
+            )
+            .execute(&mut **tx)
+            .await?;
+            p.id
+        }
+        None => {
+            let row = bound!(
+                Query::insert()
+                    .into_table(Bots::Table)
+                    .columns([Bots::Room, Bots::Name, Bots::RespondsTo, Bots::Url])
+                    .values_panic([
+                        input.room.clone().into(),
+                        input.name.clone().into(),
+                        input.responds_to.clone().into(),
+                        input.url.clone().into(),
+                    ])
+                    .returning_col(Bots::Id)
+            )
+            .fetch_one(&mut **tx)
+            .await?;
+            row.try_get(0)?
+        }
+    };
+    Ok(WriteOutcome::Bot {
+        bot: Bot {
+            id,
+            room: input.room.clone(),
+            name: input.name.clone(),
+            responds_to: input.responds_to.clone(),
+            url: input.url.clone(),
+        },
+        previous,
+    })
+}
+
+async fn delete_bot(tx: &mut Transaction<'_, Sqlite>, id: i64) -> Result<WriteOutcome, StoreError> {
+    let Some(bot) = find_bot(tx, id).await? else {
+        return Ok(WriteOutcome::Deleted(None));
+    };
+    bound!(
+        Query::delete()
+            .from_table(Bots::Table)
+            .and_where(Expr::col(Bots::Id).eq(id))
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(WriteOutcome::Deleted(Some(bot)))
+}
+
+async fn clear_room(tx: &mut Transaction<'_, Sqlite>, room: &str) -> Result<WriteOutcome, StoreError> {
+    let row = bound!(
+        Query::select()
+            .expr(Expr::col(Messages::Id).max())
+            .from(Messages::Table)
+            .and_where(Expr::col(Messages::Room).eq(room))
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let last: Option<i64> = row.try_get(0)?;
+    if let Some(last) = last {
+        bound!(
+            Query::insert()
+                .into_table(Clears::Table)
+                .columns([Clears::Room, Clears::LastClearedId])
+                .values_panic([room.into(), last.into()])
+                .on_conflict(
+                    OnConflict::column(Clears::Room)
+                        .update_column(Clears::LastClearedId)
+                        .to_owned()
+                )
+        )
+        .execute(&mut **tx)
+        .await?;
+        bound!(
+            Query::delete()
+                .from_table(Messages::Table)
+                .and_where(Expr::col(Messages::Room).eq(room))
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(WriteOutcome::Cleared {
+        room: room.to_owned(),
+        last_cleared_id: last,
+    })
+}
+
+async fn messages_after(
+    conn: &mut sqlx::SqliteConnection,
+    room: &str,
+    since: i64,
+) -> Result<Vec<Message>, StoreError> {
+    let rows = bound!(
+        Query::select()
+            .columns(MESSAGE_COLUMNS)
+            .from(Messages::Table)
+            .and_where(Expr::col(Messages::Room).eq(room))
+            .and_where(Expr::col(Messages::Id).gt(since))
+            .order_by(Messages::Id, Order::Asc)
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(message_from_row).collect()
+}
+
+async fn bots_of(
+    conn: &mut sqlx::SqliteConnection,
+    room: Option<&str>,
+) -> Result<Vec<Bot>, StoreError> {
+    let mut q = Query::select();
+    q.columns(BOT_COLUMNS).from(Bots::Table);
+    if let Some(room) = room {
+        q.and_where(Expr::col(Bots::Room).eq(room));
+    }
+    q.order_by(Bots::Id, Order::Asc);
+    let rows = bound!(q).fetch_all(conn).await?;
+    rows.iter().map(bot_from_row).collect()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    #[tracing::instrument(skip_all, fields(ops = ops.len()))]
+    async fn write(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for op in ops {
+            let outcome = match op {
+                WriteOp::InsertMessage(m) => WriteOutcome::Message(insert_message(&mut tx, m).await?),
+                WriteOp::UpsertBot {
+                    bot,
+                    max_bots_per_room,
+                } => upsert_bot(&mut tx, bot, *max_bots_per_room).await?,
+                WriteOp::DeleteBot(id) => delete_bot(&mut tx, *id).await?,
+                WriteOp::ClearRoom(room) => clear_room(&mut tx, room).await?,
+            };
+            outcomes.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn messages_since(&self, room: &str, since: i64) -> Result<Vec<Message>, StoreError> {
+        let mut conn = self.readers.acquire().await?;
+        messages_after(&mut conn, room, since).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn latest_message_before(
+        &self,
+        room: &str,
+        before: i64,
+    ) -> Result<Option<Message>, StoreError> {
+        bound!(
+            Query::select()
+                .columns(MESSAGE_COLUMNS)
+                .from(Messages::Table)
+                .and_where(Expr::col(Messages::Room).eq(room))
+                .and_where(Expr::col(Messages::Id).lt(before))
+                .order_by(Messages::Id, Order::Desc)
+                .limit(1)
+        )
+        .fetch_optional(&self.readers)
+        .await?
+        .as_ref()
+        .map(message_from_row)
+        .transpose()
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn bots(&self, room: Option<&str>) -> Result<Vec<Bot>, StoreError> {
+        let mut conn = self.readers.acquire().await?;
+        bots_of(&mut conn, room).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn bot(&self, id: i64) -> Result<Option<Bot>, StoreError> {
+        let mut conn = self.readers.acquire().await?;
+        find_bot(&mut conn, id).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn snapshot(&self, room: &str, since: i64) -> Result<RoomSnapshot, StoreError> {
+        // A read transaction pins one WAL snapshot for all three reads.
+        let mut tx = self.readers.begin().await?;
+        let clear_point: Option<i64> = bound!(
+            Query::select()
+                .column(Clears::LastClearedId)
+                .from(Clears::Table)
+                .and_where(Expr::col(Clears::Room).eq(room))
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?;
+        let bots = bots_of(&mut tx, Some(room)).await?;
+        let from = match clear_point {
+            Some(c) if c >= since => c,
+            _ => since,
+        };
+        let messages = messages_after(&mut tx, room, from).await?;
+        tx.commit().await?;
+        Ok(RoomSnapshot {
+            clear_point,
+            bots,
+            messages,
+        })
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+}

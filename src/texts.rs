@@ -1,0 +1,215 @@
+//! Every text a student reads from NeCSuS: the system messages posted into a
+//! room when a bot fails, and the `message` of API errors. Anything the
+//! student supplied is HTML-escaped here, since system messages are HTML.
+
+use crate::botcall::BotFailure;
+use crate::matcher::PatternError;
+
+/// The author of system messages.
+pub const SYSTEM_AUTHOR: &str = "NeCSuS";
+
+pub const STATE_CLEARED: &str = "The room state has been cleared";
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn bot_label(name: &str) -> String {
+    format!("<b>{}</b>", escape_html(name))
+}
+
+/// The system message for a failed bot call.
+pub fn bot_failure(name: &str, url: &str, failure: &BotFailure) -> String {
+    let bot = bot_label(name);
+    let url_code = format!("<code>{}</code>", escape_html(url));
+    match failure {
+        BotFailure::NoUrl => format!(
+            "The bot {bot} has no URL, so NeCSuS cannot send it the message. \
+             Put your bot's URL into the bot's settings."
+        ),
+        BotFailure::InvalidUrl(why) => format!(
+            "The URL {url_code} of the bot {bot} is not a valid http:// or https:// URL ({}). \
+             Is the URL correct?",
+            escape_html(why)
+        ),
+        BotFailure::CannotConnect(why) => format!(
+            "NeCSuS could not connect to the bot {bot} at {url_code}. Is the URL correct? \
+             Is your bot's server running? ({})",
+            escape_html(why)
+        ),
+        BotFailure::TimedOut { seconds } => format!(
+            "The bot {bot} at {url_code} did not finish responding within {} seconds, \
+             so NeCSuS stopped waiting for it.",
+            format_seconds(*seconds)
+        ),
+        BotFailure::TooManyRedirects => format!(
+            "The bot {bot} at {url_code} redirected NeCSuS too many times. \
+             Point the bot at the final URL instead."
+        ),
+        BotFailure::Status { code, reason } => {
+            let hint = match code {
+                404 => format!(
+                    " Check that the route in your <code>@app.post(...)</code> decorator matches \
+                     the end of the bot's URL, and that the URL {url_code} is right."
+                ),
+                405 => " Your route does not accept POST requests: use <code>@app.post</code>, \
+                        not <code>@app.route</code> or <code>@app.get</code>."
+                    .to_owned(),
+                500 => " Your bot crashed while handling the message: look at your Flask \
+                        server's log for the error."
+                    .to_owned(),
+                _ => String::new(),
+            };
+            let reason = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", escape_html(reason))
+            };
+            format!("The bot {bot} responded with a non-ok status code of {code}{reason}.{hint}")
+        }
+        BotFailure::TooLarge { limit } => format!(
+            "The bot {bot} sent a response larger than {}, which is more than NeCSuS accepts.",
+            format_bytes(*limit)
+        ),
+        BotFailure::BrokenResponse(why) => format!(
+            "The connection to the bot {bot} broke while it was sending its response ({}).",
+            escape_html(why)
+        ),
+        BotFailure::NotJson { body } => format!(
+            "The bot {bot} did not respond with JSON. Return a dictionary from your Flask \
+             function, like <code>{{'text': 'Hi!'}}</code>. It responded with:\
+             <pre>{}</pre>",
+            escape_html(body)
+        ),
+        BotFailure::NotObject { type_name } => format!(
+            "The response from the bot {bot} was <code>{type_name}</code> instead of \
+             <code>dict</code>. Return a dictionary like <code>{{'text': 'Hi!'}}</code>."
+        ),
+        BotFailure::MissingText => format!(
+            "The response from the bot {bot} is missing the <code>text</code> key. \
+             Every response needs one, even if it is empty: <code>{{'text': ''}}</code>."
+        ),
+        BotFailure::TextNotString { type_name } => format!(
+            "The <code>text</code> in the response from the bot {bot} was \
+             <code>{type_name}</code> instead of <code>str</code>."
+        ),
+    }
+}
+
+/// The system message for a pattern that cannot be matched.
+pub fn pattern_failure(name: &str, pattern: &str, error: &PatternError) -> String {
+    let bot = bot_label(name);
+    let pattern = escape_html(pattern);
+    match error {
+        PatternError::Invalid(why) => format!(
+            "The \"responds to\" pattern <code>{pattern}</code> of the bot {bot} is not a valid \
+             regular expression: {}",
+            escape_html(why)
+        ),
+        PatternError::TooSlow => format!(
+            "The \"responds to\" pattern <code>{pattern}</code> of the bot {bot} took too long \
+             to match this message (it backtracks too much), so the bot was skipped. \
+             Simplify nested repetitions like <code>(a+)+</code>."
+        ),
+    }
+}
+
+pub fn form_bot_not_found(bot_id: i64) -> String {
+    format!(
+        "The bot (id {bot_id}) that this form belongs to can't be found in this room: \
+         perhaps it was deleted."
+    )
+}
+
+pub fn form_bad_action(bot_name: &str, action: &str, why: &str) -> String {
+    format!(
+        "The form's action <code>{}</code> could not be joined to the URL of the bot {}: {}",
+        escape_html(action),
+        bot_label(bot_name),
+        escape_html(why)
+    )
+}
+
+/// Name of the bot created when a bot with no record in the room starts a
+/// conversation from a form.
+pub fn auto_bot_name(url: &str) -> String {
+    format!("(Auto) {url}")
+}
+
+// API errors (the `message` of a 4xx/5xx JSON body).
+
+pub fn field_required(field: &str) -> String {
+    format!("`{field}` is required")
+}
+
+pub fn field_wrong_type(field: &str, expected: &str) -> String {
+    format!("`{field}` must be {expected}")
+}
+
+pub fn field_empty(field: &str) -> String {
+    format!("`{field}` must not be empty")
+}
+
+pub fn field_too_long(field: &str, limit: usize) -> String {
+    format!("`{field}` is longer than {limit} characters")
+}
+
+pub fn body_not_json(why: &str) -> String {
+    format!("The request body is not valid JSON: {why}")
+}
+
+pub const BODY_NOT_OBJECT: &str = "The request body must be a JSON object";
+
+pub fn body_too_large(limit: usize) -> String {
+    format!("The request body is larger than the limit of {limit} bytes")
+}
+
+pub fn unknown_bot(id: i64) -> String {
+    format!("There is no bot with id {id}")
+}
+
+pub fn too_many_bots(limit: usize) -> String {
+    format!("A room can hold at most {limit} bots; delete one first")
+}
+
+pub const QUERY_ROOM_REQUIRED: &str = "The `room` query parameter is required";
+
+pub fn database_unavailable(why: &str) -> String {
+    format!("The database is unavailable right now, nothing was changed; try again ({why})")
+}
+
+pub const SHUTTING_DOWN: &str = "The server is shutting down; try again in a moment";
+
+pub const NO_SUCH_ROUTE: &str = "There is no API route at this path; see /docs";
+
+pub const METHOD_NOT_ALLOWED: &str = "This route does not accept that HTTP method; see /docs";
+
+fn format_seconds(s: f64) -> String {
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s:.1}")
+    }
+}
+
+fn format_bytes(n: usize) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n} bytes")
+    }
+}
