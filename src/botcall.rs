@@ -69,10 +69,15 @@ pub struct BotCaller {
     max_reply_bytes: usize,
 }
 
+/// Makes `ring` the process's TLS crypto provider, which every HTTP client
+/// built afterwards uses. Calling it again is harmless: the first one wins.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl BotCaller {
     pub fn new(timeout: Duration, max_reply_bytes: usize) -> Self {
-        // Installing twice is harmless; the first provider wins.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(concat!("NeCSuS/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))

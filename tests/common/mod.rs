@@ -1,0 +1,357 @@
+//! Test harness: each test starts the real server on 127.0.0.1:0 with its
+//! own temporary database, and talks HTTP and websocket to it. Bots are real
+//! HTTP servers on loopback: the example bots, or a recording bot whose
+//! answers the test chooses.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
+use futures_util::{SinkExt, StreamExt};
+use necsus::config::Config;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    necsus::botcall::install_crypto_provider();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut config = Config {
+        db: dir.path().join("necsus.db").to_string_lossy().into_owned(),
+        bot_timeout: Duration::from_secs(5),
+        shutdown_grace: Duration::from_secs(5),
+        ..Config::default()
+    };
+    configure(&mut config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        necsus::app::serve(listener, config, token)
+            .await
+            .expect("server runs");
+    });
+    let app = TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        shutdown,
+        task,
+        _dir: dir,
+    };
+    // The store opens before the first request is served.
+    for _ in 0..100 {
+        if app.http.get(app.url("/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn delete(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .delete(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("request");
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Posts a user message and returns the stored message.
+    pub async fn say(&self, room: &str, text: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/actions/message",
+                json!({"room": room, "author": "student", "text": text}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "posting {text:?}: {body}");
+        body
+    }
+
+    pub async fn add_bot(&self, room: &str, name: &str, url: &str, responds_to: Option<&str>) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/actions/bot",
+                json!({"room": room, "name": name, "url": url, "responds_to": responds_to}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "adding bot {name}: {body}");
+        body
+    }
+
+    pub async fn messages(&self, room: &str) -> Vec<Value> {
+        let url = format!(
+            "/api/messages?room={}",
+            url::form_urlencoded::byte_serialize(room.as_bytes()).collect::<String>()
+        );
+        let (status, body) = self.get(&url).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Messages of the room posted after `after` (a message id).
+    pub async fn messages_after(&self, room: &str, after: &Value) -> Vec<Value> {
+        let id = after["id"].as_i64().unwrap();
+        self.messages(room)
+            .await
+            .into_iter()
+            .filter(|m| m["id"].as_i64().unwrap() > id)
+            .collect()
+    }
+
+    pub fn ws_url(&self, room: &str, since: Option<i64>) -> String {
+        let room: String = url::form_urlencoded::byte_serialize(room.as_bytes()).collect();
+        match since {
+            Some(s) => format!("ws://{}/ws/{room}?since={s}", self.addr),
+            None => format!("ws://{}/ws/{room}", self.addr),
+        }
+    }
+
+    pub async fn subscribe(&self, room: &str, since: Option<i64>) -> Ws {
+        let (stream, _) = tokio_tungstenite::connect_async(self.ws_url(room, since))
+            .await
+            .expect("websocket connects");
+        Ws { stream }
+    }
+}
+
+pub type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct Ws {
+    pub stream: WsStream,
+}
+
+/// What the next websocket read gave.
+#[derive(Debug)]
+pub enum WsEvent {
+    Frame(Value),
+    Closed(Option<(u16, String)>),
+}
+
+impl Ws {
+    pub async fn next_event(&mut self, wait: Duration) -> Option<WsEvent> {
+        loop {
+            let item = tokio::time::timeout(wait, self.stream.next()).await.ok()?;
+            match item {
+                None => return Some(WsEvent::Closed(None)),
+                Some(Err(_)) => return Some(WsEvent::Closed(None)),
+                Some(Ok(WsMessage::Text(t))) => {
+                    return Some(WsEvent::Frame(serde_json::from_str(&t).expect("frames are JSON")));
+                }
+                Some(Ok(WsMessage::Close(frame))) => {
+                    return Some(WsEvent::Closed(
+                        frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                    ));
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next frame; panics on close or after 10 s of silence.
+    pub async fn next(&mut self) -> Value {
+        match self.next_event(Duration::from_secs(10)).await {
+            Some(WsEvent::Frame(v)) => v,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    /// Nothing arrives within `wait`.
+    pub async fn assert_quiet(&mut self, wait: Duration) {
+        if let Some(event) = self.next_event(wait).await {
+            panic!("expected silence, got {event:?}");
+        }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(WsMessage::Text(text.to_owned().into()))
+            .await
+            .expect("send");
+    }
+}
+
+/// Starts the example bots on loopback; returns their base URL.
+pub async fn spawn_example_bots() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, example_bots::router()).await.unwrap();
+    });
+    format!("http://{addr}")
+}
+
+/// One request a recording bot received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: String,
+    pub body: Value,
+    pub received: Instant,
+    pub answered: Instant,
+}
+
+/// How a recording bot answers.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub delay: Duration,
+}
+
+impl Answer {
+    pub fn json(v: Value) -> Self {
+        Answer {
+            status: 200,
+            body: v.to_string(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn raw(status: u16, body: &str) -> Self {
+        Answer {
+            status,
+            body: body.to_owned(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+type Responder = Arc<dyn Fn(&str, &Value) -> Answer + Send + Sync>;
+
+#[derive(Clone)]
+pub struct RecordingBot {
+    pub base: String,
+    pub calls: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl RecordingBot {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn calls(&self) -> Vec<Recorded> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+/// A bot server answering every POST with `respond(path, payload)` and
+/// recording what it was sent.
+pub async fn recording_bot(
+    respond: impl Fn(&str, &Value) -> Answer + Send + Sync + 'static,
+) -> RecordingBot {
+    let calls: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+    let responder: Responder = Arc::new(respond);
+    let recorded = Arc::clone(&calls);
+    let app = axum::Router::new().fallback(move |uri: Uri, body: Bytes| {
+        let responder = Arc::clone(&responder);
+        let recorded = Arc::clone(&recorded);
+        async move {
+            let received = Instant::now();
+            let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let answer = responder(uri.path(), &payload);
+            tokio::time::sleep(answer.delay).await;
+            recorded.lock().unwrap().push(Recorded {
+                path: uri.path().to_owned(),
+                body: payload,
+                received,
+                answered: Instant::now(),
+            });
+            (
+                StatusCode::from_u16(answer.status).unwrap(),
+                [("content-type", "application/json")],
+                answer.body,
+            )
+                .into_response()
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    RecordingBot {
+        base: format!("http://{addr}"),
+        calls,
+    }
+}
+
+/// A loopback URL where nothing listens.
+pub async fn dead_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/bot")
+}
+
+pub fn texts(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
