@@ -160,7 +160,9 @@ impl TestApp {
     }
 
     pub fn ws_url(&self, room: &str, since: Option<i64>) -> String {
-        let room: String = url::form_urlencoded::byte_serialize(room.as_bytes()).collect();
+        // A path segment: spaces are %20 here, not the query string's '+'.
+        let room =
+            percent_encoding::utf8_percent_encode(room, percent_encoding::NON_ALPHANUMERIC);
         match since {
             Some(s) => format!("ws://{}/ws/{room}?since={s}", self.addr),
             None => format!("ws://{}/ws/{room}", self.addr),
@@ -168,7 +170,11 @@ impl TestApp {
     }
 
     pub async fn subscribe(&self, room: &str, since: Option<i64>) -> Ws {
-        let (stream, _) = tokio_tungstenite::connect_async(self.ws_url(room, since))
+        self.subscribe_url(&self.ws_url(room, since)).await
+    }
+
+    pub async fn subscribe_url(&self, url: &str) -> Ws {
+        let (stream, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("websocket connects");
         Ws { stream }

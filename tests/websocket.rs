@@ -1,0 +1,208 @@
+//! The room stream of SPEC §6: connect-time replay, live events, clears,
+//! exactly-once ordering under concurrent posting, and lagging subscribers.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn ids_of(frames: &[Value]) -> Vec<i64> {
+    frames
+        .iter()
+        .filter(|f| f["kind"] == "message")
+        .map(|f| f["data"]["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn connecting_replays_bots_then_messages_since_then_goes_live() {
+    let app = spawn_app().await;
+    let bot = app.add_bot("r", "Quiet", "http://127.0.0.1:9/never", Some("^never$")).await;
+    let m1 = app.say("r", "one").await;
+    let m2 = app.say("r", "two").await;
+    app.say("other", "elsewhere").await;
+
+    let mut all = app.subscribe("r", None).await;
+    assert_eq!(all.next().await, json!({"kind": "put_bot", "data": bot}));
+    assert_eq!(all.next().await, json!({"kind": "message", "data": m1}));
+    assert_eq!(all.next().await, json!({"kind": "message", "data": m2}));
+
+    let mut since = app.subscribe("r", m1["id"].as_i64()).await;
+    assert_eq!(since.next().await["kind"], "put_bot");
+    assert_eq!(since.next().await, json!({"kind": "message", "data": m2}));
+    let mut garbage = app
+        .subscribe_url(&format!("{}?since=abc", app.ws_url("r", None)))
+        .await;
+    assert_eq!(garbage.next().await["kind"], "put_bot");
+    assert_eq!(garbage.next().await["data"], m1, "a non-integer since means everything");
+
+    let m3 = app.say("r", "three").await;
+    assert_eq!(all.next().await, json!({"kind": "message", "data": m3}));
+    assert_eq!(since.next().await, json!({"kind": "message", "data": m3}));
+    app.delete("/api/actions/bot", json!({"id": bot["id"]})).await;
+    assert_eq!(all.next().await, json!({"kind": "delete_bot", "data": bot}));
+    app.post("/api/actions/clear-room-messages", json!({"room": "r"})).await;
+    assert_eq!(all.next().await, json!({"kind": "clear_messages", "data": {}}));
+    all.assert_quiet(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn a_reconnect_after_a_clear_is_told_to_clear_and_replays_from_the_clear_point() {
+    let app = spawn_app().await;
+    let m1 = app.say("r", "one").await;
+    app.say("r", "two").await;
+    let m3 = app.say("r", "three").await;
+    app.post("/api/actions/clear-room-messages", json!({"room": "r"})).await;
+    let m4 = app.say("r", "four").await;
+    let m5 = app.say("r", "five").await;
+
+    // It had seen up to m1, so it must drop what it shows and take m4, m5.
+    let mut behind = app.subscribe("r", m1["id"].as_i64()).await;
+    assert_eq!(behind.next().await, json!({"kind": "clear_messages", "data": {}}));
+    assert_eq!(behind.next().await["data"], m4);
+    assert_eq!(behind.next().await["data"], m5);
+    behind.assert_quiet(Duration::from_millis(200)).await;
+
+    // Exactly at the clear point: still told to clear.
+    let mut at = app.subscribe("r", m3["id"].as_i64()).await;
+    assert_eq!(at.next().await["kind"], "clear_messages");
+    assert_eq!(at.next().await["data"], m4);
+
+    // Past the clear point: nothing to clear.
+    let mut after = app.subscribe("r", m4["id"].as_i64()).await;
+    assert_eq!(after.next().await["data"], m5);
+    after.assert_quiet(Duration::from_millis(200)).await;
+
+    let mut fresh = app.subscribe("r", None).await;
+    assert_eq!(fresh.next().await["kind"], "clear_messages");
+    assert_eq!(fresh.next().await["data"], m4);
+}
+
+#[tokio::test]
+async fn every_subscriber_sees_every_message_once_in_order_under_concurrent_posting() {
+    let app = spawn_app().await;
+    const POSTERS: usize = 6;
+    const EACH: usize = 40;
+    let mut early_a = app.subscribe("busy", None).await;
+    let mut early_b = app.subscribe("busy", None).await;
+
+    let mut posters = Vec::new();
+    for p in 0..POSTERS {
+        let http = app.http.clone();
+        let url = app.url("/api/actions/message");
+        posters.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..EACH {
+                let response: Value = http
+                    .post(&url)
+                    .json(&json!({"room": "busy", "author": format!("p{p}"), "text": format!("{p}-{i}")}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                ids.push(response["id"].as_i64().unwrap());
+            }
+            ids
+        }));
+    }
+    // A subscriber that joins mid-stream must stitch replay and live events.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let mut late = app.subscribe("busy", None).await;
+    let mut acknowledged = HashSet::new();
+    for poster in posters {
+        acknowledged.extend(poster.await.unwrap());
+    }
+    let total = POSTERS * EACH;
+    assert_eq!(acknowledged.len(), total);
+
+    let mut sequences = Vec::new();
+    for ws in [&mut early_a, &mut early_b, &mut late] {
+        let mut frames = Vec::new();
+        while frames.len() < total {
+            frames.push(ws.next().await);
+        }
+        ws.assert_quiet(Duration::from_millis(200)).await;
+        let ids = ids_of(&frames);
+        assert_eq!(ids.len(), total, "every frame is a message");
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "strictly increasing ids");
+        assert_eq!(ids.iter().copied().collect::<HashSet<_>>(), acknowledged);
+        sequences.push(ids);
+    }
+    assert_eq!(sequences[0], sequences[1]);
+    assert_eq!(sequences[0], sequences[2]);
+}
+
+#[tokio::test]
+async fn a_lagging_subscriber_is_closed_with_a_reason_and_resumes_without_loss() {
+    let app = spawn_app_with(|c| {
+        c.ws_lag_events = 8;
+        c.ws_send_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let mut slow = app.subscribe("flood", None).await;
+    let mut healthy = app.subscribe("flood", None).await;
+    let big = "x".repeat(60_000);
+    const POSTS: usize = 400;
+    let mut posted = Vec::new();
+    for _ in 0..POSTS {
+        posted.push(app.say("flood", &big).await["id"].as_i64().unwrap());
+        // The healthy subscriber keeps up and is never closed.
+        let frame = healthy.next().await;
+        assert_eq!(frame["data"]["id"], *posted.last().unwrap());
+    }
+
+    // The slow one never read; its buffers filled and it fell behind.
+    let mut seen = Vec::new();
+    let close = loop {
+        match slow.next_event(Duration::from_secs(20)).await {
+            Some(WsEvent::Frame(frame)) => seen.push(frame["data"]["id"].as_i64().unwrap()),
+            Some(WsEvent::Closed(close)) => break close,
+            None => panic!("the lagging subscriber was neither fed nor closed"),
+        }
+    };
+    let (code, reason) = close.expect("a close frame with a reason");
+    assert_eq!(code, 1013);
+    assert!(seen.len() < POSTS, "it really fell behind");
+    let last = *seen.last().unwrap();
+    assert!(reason.contains(&format!("since={last}")), "{reason}");
+
+    let mut resumed = app.subscribe("flood", Some(last)).await;
+    while seen.len() < POSTS {
+        seen.push(resumed.next().await["data"]["id"].as_i64().unwrap());
+    }
+    resumed.assert_quiet(Duration::from_millis(200)).await;
+    assert_eq!(seen, posted, "nothing lost or duplicated across the reconnect");
+}
+
+#[tokio::test]
+async fn client_frames_are_ignored_and_oversized_ones_close_the_socket() {
+    let app = spawn_app().await;
+    let mut ws = app.subscribe("r", None).await;
+    ws.send_text("hello server").await;
+    let m = app.say("r", "still streaming").await;
+    assert_eq!(ws.next().await["data"], m);
+    ws.send_text(&"x".repeat(10_000)).await;
+    match ws.next_event(Duration::from_secs(5)).await {
+        Some(WsEvent::Closed(Some((code, _)))) => assert_eq!(code, 1009),
+        other => panic!("expected a 1009 close, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn room_names_with_slashes_and_unicode_stream_too() {
+    let app = spawn_app().await;
+    let room = "group 2/bots ☕";
+    let mut ws = app.subscribe(room, None).await;
+    let m = app.say(room, "hi").await;
+    assert_eq!(ws.next().await["data"], m);
+    // The slash may also come unencoded in the path.
+    let mut raw = app
+        .subscribe_url(&format!("ws://{}/ws/group%202/bots%20%E2%98%95", app.addr))
+        .await;
+    assert_eq!(raw.next().await["data"], m);
+}
