@@ -249,7 +249,10 @@ mod tests {
                 type_name: "NoneType"
             })
         );
-        assert!(matches!(parse_reply(b"<html>"), Err(BotFailure::NotJson { .. })));
+        assert!(matches!(
+            parse_reply(b"<html>"),
+            Err(BotFailure::NotJson { .. })
+        ));
         let ok = parse_reply(br#"{"text":"hi","author":3,"state":"","room":"elsewhere"}"#).unwrap();
         assert_eq!(ok.text, "hi");
         assert_eq!(ok.author, None);

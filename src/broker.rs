@@ -119,7 +119,10 @@ impl Drop for Subscription {
         drop(self.rx.take());
         self.broker.subscribers.fetch_sub(1, Ordering::Relaxed);
         let mut rooms = self.broker.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        if rooms.get(&self.room).is_some_and(|tx| tx.receiver_count() == 0) {
+        if rooms
+            .get(&self.room)
+            .is_some_and(|tx| tx.receiver_count() == 0)
+        {
             rooms.remove(&self.room);
         }
     }

@@ -80,7 +80,9 @@ fn check_len(field: &str, value: &str, limit: usize) -> Result<(), AppError> {
 }
 
 fn check_opt_len(field: &str, value: &Option<String>, limit: usize) -> Result<(), AppError> {
-    value.as_deref().map_or(Ok(()), |v| check_len(field, v, limit))
+    value
+        .as_deref()
+        .map_or(Ok(()), |v| check_len(field, v, limit))
 }
 
 impl Chat {
@@ -148,7 +150,10 @@ impl Chat {
             .await?;
 
         let room_bots = self.room_bots(&stored.room).await?;
-        if let Some((bot, state)) = self.conversation(&stored.room, stored.id, &room_bots).await? {
+        if let Some((bot, state)) = self
+            .conversation(&stored.room, stored.id, &room_bots)
+            .await?
+        {
             let payload = json!({
                 "room": stored.room,
                 "author": stored.author,
@@ -197,7 +202,8 @@ impl Chat {
         let room = &input.room;
         let room_bots = self.room_bots(room).await?;
         let Some(origin) = room_bots.iter().find(|b| b.bot.id == input.bot_id) else {
-            self.post_system(room, texts::form_bot_not_found(input.bot_id)).await?;
+            self.post_system(room, texts::form_bot_not_found(input.bot_id))
+                .await?;
             return Ok(());
         };
         let target_url = match resolve_action(&origin.bot.url, input.action_url.as_deref()) {
@@ -267,7 +273,9 @@ impl Chat {
             .await?
         {
             WriteOutcome::Bot { bot, .. } => Ok(bot),
-            _ => Err(AppError::BadRequest(texts::too_many_bots(l.max_bots_per_room))),
+            _ => Err(AppError::BadRequest(texts::too_many_bots(
+                l.max_bots_per_room,
+            ))),
         }
     }
 
@@ -282,7 +290,9 @@ impl Chat {
     #[tracing::instrument(skip(self))]
     pub async fn clear_room_messages(&self, room: &str) -> Result<(), AppError> {
         self.check_room(room)?;
-        self.writer.write(WriteOp::ClearRoom(room.to_owned())).await?;
+        self.writer
+            .write(WriteOp::ClearRoom(room.to_owned()))
+            .await?;
         Ok(())
     }
 
@@ -294,7 +304,8 @@ impl Chat {
         self.check_room(room)?;
         let latest = self.store.latest_message_before(room, i64::MAX).await?;
         if latest.is_some_and(|m| m.state.is_some()) {
-            self.post_system(room, texts::STATE_CLEARED.to_owned()).await?;
+            self.post_system(room, texts::STATE_CLEARED.to_owned())
+                .await?;
         }
         Ok(())
     }
@@ -375,7 +386,12 @@ impl Chat {
             .map(|b| (b.bot.clone(), state)))
     }
 
-    async fn call(&self, target: &Target, payload: &Value, kind: &str) -> Result<BotReply, BotFailure> {
+    async fn call(
+        &self,
+        target: &Target,
+        payload: &Value,
+        kind: &str,
+    ) -> Result<BotReply, BotFailure> {
         let started = Instant::now();
         let result = self.caller.call(&target.url, payload).await;
         let outcome = match &result {
@@ -428,7 +444,8 @@ impl Chat {
 
 /// Resolves a form's action against its bot's URL as a browser would.
 pub fn resolve_action(bot_url: &str, action: Option<&str>) -> Result<String, String> {
-    let base = url::Url::parse(bot_url.trim()).map_err(|e| format!("the bot's URL is invalid ({e})"))?;
+    let base =
+        url::Url::parse(bot_url.trim()).map_err(|e| format!("the bot's URL is invalid ({e})"))?;
     match action.map(str::trim) {
         None | Some("") => Ok(base.to_string()),
         Some(action) => base
@@ -439,8 +456,7 @@ pub fn resolve_action(bot_url: &str, action: Option<&str>) -> Result<String, Str
 }
 
 fn same_url(bot_url: &str, resolved: &str) -> bool {
-    bot_url == resolved
-        || url::Url::parse(bot_url.trim()).is_ok_and(|u| u.as_str() == resolved)
+    bot_url == resolved || url::Url::parse(bot_url.trim()).is_ok_and(|u| u.as_str() == resolved)
 }
 
 #[cfg(test)]
@@ -452,8 +468,14 @@ mod tests {
         let base = "http://127.0.0.1:1234/bots/desserts";
         assert_eq!(resolve_action(base, None).unwrap(), base);
         assert_eq!(resolve_action(base, Some("")).unwrap(), base);
-        assert_eq!(resolve_action(base, Some("foo")).unwrap(), "http://127.0.0.1:1234/bots/foo");
-        assert_eq!(resolve_action(base, Some("/foo")).unwrap(), "http://127.0.0.1:1234/foo");
+        assert_eq!(
+            resolve_action(base, Some("foo")).unwrap(),
+            "http://127.0.0.1:1234/bots/foo"
+        );
+        assert_eq!(
+            resolve_action(base, Some("/foo")).unwrap(),
+            "http://127.0.0.1:1234/foo"
+        );
         assert_eq!(
             resolve_action(base, Some("http://127.0.0.2:9/baz")).unwrap(),
             "http://127.0.0.2:9/baz"

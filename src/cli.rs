@@ -10,7 +10,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, Limits};
 
 #[derive(Parser, Debug)]
-#[command(name = "necsus", version, about = "A chat server for people learning to write bots")]
+#[command(
+    name = "necsus",
+    version,
+    about = "A chat server for people learning to write bots"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
@@ -60,7 +64,8 @@ struct ServeArgs {
 }
 
 fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value).map_err(|_| format!("--{flag} must be a non-negative number of seconds"))
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("--{flag} must be a non-negative number of seconds"))
 }
 
 impl ServeArgs {

@@ -185,7 +185,10 @@ mod tests {
 
     #[test]
     fn python_named_groups_become_params() {
-        let b = bot("x", Some(r"repeat (?P<word>\w+) (?P<count>\d+) times(?P<bang>!)?"));
+        let b = bot(
+            "x",
+            Some(r"repeat (?P<word>\w+) (?P<count>\d+) times(?P<bang>!)?"),
+        );
         let params = check(&b, "Please REPEAT hello 5 times.").unwrap().unwrap();
         assert_eq!(params["word"], "hello");
         assert_eq!(params["count"], "5");
@@ -201,7 +204,10 @@ mod tests {
 
     #[test]
     fn invalid_and_pathological_patterns_are_errors_not_stalls() {
-        assert!(matches!(check(&bot("x", Some("(unclosed")), "a"), Err(PatternError::Invalid(_))));
+        assert!(matches!(
+            check(&bot("x", Some("(unclosed")), "a"),
+            Err(PatternError::Invalid(_))
+        ));
         let slow = bot("x", Some(r"^(a+)+\1b$"));
         let start = std::time::Instant::now();
         let _ = check(&slow, &"a".repeat(40));

@@ -100,7 +100,10 @@ pub enum Event {
     PutBot(Bot),
     DeleteBot(Bot),
     /// The room's messages up to and including this id were cleared.
-    ClearMessages { room: String, last_cleared_id: i64 },
+    ClearMessages {
+        room: String,
+        last_cleared_id: i64,
+    },
 }
 
 impl Event {
@@ -122,9 +125,18 @@ impl Event {
         #[derive(Serialize)]
         struct Empty {}
         let result = match self {
-            Event::Message(m) => serde_json::to_string(&Frame { kind: "message", data: m }),
-            Event::PutBot(b) => serde_json::to_string(&Frame { kind: "put_bot", data: b }),
-            Event::DeleteBot(b) => serde_json::to_string(&Frame { kind: "delete_bot", data: b }),
+            Event::Message(m) => serde_json::to_string(&Frame {
+                kind: "message",
+                data: m,
+            }),
+            Event::PutBot(b) => serde_json::to_string(&Frame {
+                kind: "put_bot",
+                data: b,
+            }),
+            Event::DeleteBot(b) => serde_json::to_string(&Frame {
+                kind: "delete_bot",
+                data: b,
+            }),
             Event::ClearMessages { .. } => serde_json::to_string(&Frame {
                 kind: "clear_messages",
                 data: Empty {},

@@ -34,10 +34,16 @@ async fn a_posted_message_is_stored_with_every_key_and_listed_in_order() {
 
     let all = app.messages("lab").await;
     assert_eq!(all, vec![first.clone(), second.clone()]);
-    let (_, since) = app.get(&format!("/api/messages?room=lab&since={}", first["id"])).await;
+    let (_, since) = app
+        .get(&format!("/api/messages?room=lab&since={}", first["id"]))
+        .await;
     assert_eq!(since, json!([second]));
     let (_, garbage_since) = app.get("/api/messages?room=lab&since=abc").await;
-    assert_eq!(garbage_since.as_array().unwrap().len(), 2, "non-integer since means all");
+    assert_eq!(
+        garbage_since.as_array().unwrap().len(),
+        2,
+        "non-integer since means all"
+    );
     let (_, other) = app.get("/api/messages?room=Lab").await;
     assert_eq!(other, json!([]), "room names are case-sensitive");
 }
@@ -79,34 +85,114 @@ async fn bodies_are_json_whatever_the_content_type() {
 async fn bad_input_is_a_clear_4xx_and_stores_nothing() {
     let app = spawn_app().await;
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("/api/actions/message", json!({"author": "a", "text": "t"}), "`room` is required"),
-        ("/api/actions/message", json!({"room": "r", "text": "t"}), "`author` is required"),
-        ("/api/actions/message", json!({"room": "r", "author": "a"}), "`text` is required"),
-        ("/api/actions/message", json!({"room": "r", "author": "a", "text": null}), "`text` is required"),
-        ("/api/actions/message", json!({"room": 5, "author": "a", "text": "t"}), "`room` must be a string"),
-        ("/api/actions/message", json!({"room": "", "author": "a", "text": "t"}), "`room` must not be empty"),
-        ("/api/actions/message", json!({"room": "r", "author": "a", "text": "t", "image": 3}), "`image` must be a string"),
-        ("/api/actions/message", json!(["room"]), "must be a JSON object"),
-        ("/api/actions/message", json!({"room": "x".repeat(300), "author": "a", "text": "t"}), "longer than 256"),
-        ("/api/actions/message-form", json!({"room": "r", "author": "a", "form_data": {}}), "`bot_id` is required"),
-        ("/api/actions/message-form", json!({"room": "r", "author": "a", "bot_id": 1}), "`form_data` is required"),
-        ("/api/actions/message-form", json!({"room": "r", "author": "a", "bot_id": "1", "form_data": {}}), "`bot_id` must be an integer"),
-        ("/api/actions/bot", json!({"room": "r", "url": "http://127.0.0.1:1/"}), "`name` is required"),
-        ("/api/actions/bot", json!({"room": "r", "name": "n"}), "`url` is required"),
-        ("/api/actions/bot", json!({"room": "r", "name": "n", "url": "u", "id": 1.5}), "`id` must be an integer"),
-        ("/api/actions/bot", json!({"room": "r", "name": "n", "url": "u", "responds_to": ["x"]}), "`responds_to` must be a string"),
-        ("/api/actions/clear-room-messages", json!({}), "`room` is required"),
-        ("/api/actions/clear-room-state", json!({"room": ""}), "`room` must not be empty"),
+        (
+            "/api/actions/message",
+            json!({"author": "a", "text": "t"}),
+            "`room` is required",
+        ),
+        (
+            "/api/actions/message",
+            json!({"room": "r", "text": "t"}),
+            "`author` is required",
+        ),
+        (
+            "/api/actions/message",
+            json!({"room": "r", "author": "a"}),
+            "`text` is required",
+        ),
+        (
+            "/api/actions/message",
+            json!({"room": "r", "author": "a", "text": null}),
+            "`text` is required",
+        ),
+        (
+            "/api/actions/message",
+            json!({"room": 5, "author": "a", "text": "t"}),
+            "`room` must be a string",
+        ),
+        (
+            "/api/actions/message",
+            json!({"room": "", "author": "a", "text": "t"}),
+            "`room` must not be empty",
+        ),
+        (
+            "/api/actions/message",
+            json!({"room": "r", "author": "a", "text": "t", "image": 3}),
+            "`image` must be a string",
+        ),
+        (
+            "/api/actions/message",
+            json!(["room"]),
+            "must be a JSON object",
+        ),
+        (
+            "/api/actions/message",
+            json!({"room": "x".repeat(300), "author": "a", "text": "t"}),
+            "longer than 256",
+        ),
+        (
+            "/api/actions/message-form",
+            json!({"room": "r", "author": "a", "form_data": {}}),
+            "`bot_id` is required",
+        ),
+        (
+            "/api/actions/message-form",
+            json!({"room": "r", "author": "a", "bot_id": 1}),
+            "`form_data` is required",
+        ),
+        (
+            "/api/actions/message-form",
+            json!({"room": "r", "author": "a", "bot_id": "1", "form_data": {}}),
+            "`bot_id` must be an integer",
+        ),
+        (
+            "/api/actions/bot",
+            json!({"room": "r", "url": "http://127.0.0.1:1/"}),
+            "`name` is required",
+        ),
+        (
+            "/api/actions/bot",
+            json!({"room": "r", "name": "n"}),
+            "`url` is required",
+        ),
+        (
+            "/api/actions/bot",
+            json!({"room": "r", "name": "n", "url": "u", "id": 1.5}),
+            "`id` must be an integer",
+        ),
+        (
+            "/api/actions/bot",
+            json!({"room": "r", "name": "n", "url": "u", "responds_to": ["x"]}),
+            "`responds_to` must be a string",
+        ),
+        (
+            "/api/actions/clear-room-messages",
+            json!({}),
+            "`room` is required",
+        ),
+        (
+            "/api/actions/clear-room-state",
+            json!({"room": ""}),
+            "`room` must not be empty",
+        ),
     ];
     for (path, body, expected) in cases {
         let (status, answer) = app.post(path, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
         let message = answer["message"].as_str().unwrap_or_default();
-        assert!(message.contains(expected), "{path} {body}: {message:?} lacks {expected:?}");
+        assert!(
+            message.contains(expected),
+            "{path} {body}: {message:?} lacks {expected:?}"
+        );
     }
     let (status, answer) = app.post_raw("/api/actions/message", "{not json").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(answer["message"].as_str().unwrap().contains("not valid JSON"));
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
     let (status, answer) = app.post_raw("/api/actions/message", "").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
 
@@ -122,15 +208,27 @@ async fn a_huge_body_is_refused_with_413_and_json() {
     let body = json!({"room": "r", "author": "a", "text": text}).to_string();
     let (status, answer) = app.post_raw("/api/actions/message", body).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(answer["message"].as_str().unwrap().contains("1048576 bytes"), "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("1048576 bytes"),
+        "{answer}"
+    );
     assert!(app.messages("r").await.is_empty());
 
     let long_text = "y".repeat(70_000);
     let (status, answer) = app
-        .post("/api/actions/message", json!({"room": "r", "author": "a", "text": long_text}))
+        .post(
+            "/api/actions/message",
+            json!({"room": "r", "author": "a", "text": long_text}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(answer["message"].as_str().unwrap().contains("65536"), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("65536"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
@@ -153,7 +251,10 @@ async fn every_response_has_no_cache_and_permissive_cors() {
             .unwrap();
         let headers = response.headers();
         assert_eq!(headers["cache-control"], "no-cache", "{method} {path}");
-        assert_eq!(headers["access-control-allow-origin"], "*", "{method} {path}");
+        assert_eq!(
+            headers["access-control-allow-origin"], "*",
+            "{method} {path}"
+        );
     }
     let preflight = app
         .http
@@ -172,19 +273,29 @@ async fn every_response_has_no_cache_and_permissive_cors() {
 async fn bots_are_created_updated_listed_and_deleted() {
     let app = spawn_app().await;
     let mut room_a = app.subscribe("a", None).await;
-    let created = app.add_bot("a", "Echo", "http://127.0.0.1:1/echo", Some("")).await;
+    let created = app
+        .add_bot("a", "Echo", "http://127.0.0.1:1/echo", Some(""))
+        .await;
     assert_eq!(
         created,
         json!({"id": created["id"], "room": "a", "name": "Echo", "responds_to": "", "url": "http://127.0.0.1:1/echo"})
     );
-    assert_eq!(room_a.next().await, json!({"kind": "put_bot", "data": created}));
+    assert_eq!(
+        room_a.next().await,
+        json!({"kind": "put_bot", "data": created})
+    );
 
-    let other = app.add_bot("b", "Other", "http://127.0.0.1:1/o", None).await;
+    let other = app
+        .add_bot("b", "Other", "http://127.0.0.1:1/o", None)
+        .await;
     assert_eq!(other["responds_to"], Value::Null);
 
     // An id that does not exist creates a new bot.
     let (_, ghost) = app
-        .post("/api/actions/bot", json!({"id": 999, "room": "a", "name": "Ghost", "url": "u"}))
+        .post(
+            "/api/actions/bot",
+            json!({"id": 999, "room": "a", "name": "Ghost", "url": "u"}),
+        )
         .await;
     assert_ne!(ghost["id"], 999);
     assert_eq!(room_a.next().await["data"], ghost);
@@ -198,19 +309,29 @@ async fn bots_are_created_updated_listed_and_deleted() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(updated["id"], created["id"]);
     assert_eq!(updated["name"], "Echo2");
-    assert_eq!(room_a.next().await, json!({"kind": "put_bot", "data": updated}));
+    assert_eq!(
+        room_a.next().await,
+        json!({"kind": "put_bot", "data": updated})
+    );
 
     let (_, in_a) = app.get("/api/bots?room=a").await;
     assert_eq!(in_a, json!([updated, ghost]));
     let (_, all) = app.get("/api/bots").await;
     assert_eq!(all.as_array().unwrap().len(), 3);
 
-    let (status, deleted) = app.delete("/api/actions/bot", json!({"id": created["id"]})).await;
+    let (status, deleted) = app
+        .delete("/api/actions/bot", json!({"id": created["id"]}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(deleted, updated);
-    assert_eq!(room_a.next().await, json!({"kind": "delete_bot", "data": updated}));
+    assert_eq!(
+        room_a.next().await,
+        json!({"kind": "delete_bot", "data": updated})
+    );
 
-    let (status, body) = app.delete("/api/actions/bot", json!({"id": created["id"]})).await;
+    let (status, body) = app
+        .delete("/api/actions/bot", json!({"id": created["id"]}))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["message"].as_str().unwrap().contains("no bot"));
     let (status, _) = app.delete("/api/actions/bot", json!({})).await;
@@ -223,7 +344,10 @@ async fn a_room_holds_a_bounded_number_of_bots() {
     app.add_bot("full", "one", "u", None).await;
     app.add_bot("full", "two", "u", None).await;
     let (status, body) = app
-        .post("/api/actions/bot", json!({"room": "full", "name": "three", "url": "u"}))
+        .post(
+            "/api/actions/bot",
+            json!({"room": "full", "name": "three", "url": "u"}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["message"].as_str().unwrap().contains("at most 2 bots"));
@@ -236,12 +360,16 @@ async fn clearing_a_room_removes_its_messages_only() {
     let app = spawn_app().await;
     app.say("x", "one").await;
     app.say("y", "keep me").await;
-    let (status, body) = app.post("/api/actions/clear-room-messages", json!({"room": "x"})).await;
+    let (status, body) = app
+        .post("/api/actions/clear-room-messages", json!({"room": "x"}))
+        .await;
     assert_eq!((status, body), (StatusCode::OK, json!({"room": "x"})));
     assert!(app.messages("x").await.is_empty());
     assert_eq!(app.messages("y").await.len(), 1);
     // Clearing an empty room is fine, and ids keep growing afterwards.
-    let (status, _) = app.post("/api/actions/clear-room-messages", json!({"room": "x"})).await;
+    let (status, _) = app
+        .post("/api/actions/clear-room-messages", json!({"room": "x"}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let after = app.say("x", "two").await;
     assert!(after["id"].as_i64().unwrap() > 2);
@@ -251,7 +379,9 @@ async fn clearing_a_room_removes_its_messages_only() {
 async fn clearing_state_outside_a_conversation_posts_nothing() {
     let app = spawn_app().await;
     app.say("calm", "hello").await;
-    let (status, body) = app.post("/api/actions/clear-room-state", json!({"room": "calm"})).await;
+    let (status, body) = app
+        .post("/api/actions/clear-room-state", json!({"room": "calm"}))
+        .await;
     assert_eq!((status, body), (StatusCode::OK, json!({"room": "calm"})));
     assert_eq!(app.messages("calm").await.len(), 1);
 }
@@ -265,11 +395,19 @@ async fn spec_docs_pages_and_unknown_routes() {
     let spec_text = spec.text().await.unwrap();
     assert!(spec_text.contains("openapi:"));
     for route in [
-        "/api/messages", "/api/bots", "/api/actions/message", "/api/actions/message-form",
-        "/api/actions/bot", "/api/actions/clear-room-messages", "/api/actions/clear-room-state",
+        "/api/messages",
+        "/api/bots",
+        "/api/actions/message",
+        "/api/actions/message-form",
+        "/api/actions/bot",
+        "/api/actions/clear-room-messages",
+        "/api/actions/clear-room-state",
         "/ws/{room}",
     ] {
-        assert!(spec_text.contains(&format!("{route}:")), "api.yaml documents {route}");
+        assert!(
+            spec_text.contains(&format!("{route}:")),
+            "api.yaml documents {route}"
+        );
     }
 
     let no_redirects = reqwest::Client::builder()
@@ -282,19 +420,34 @@ async fn spec_docs_pages_and_unknown_routes() {
     let ui = app.http.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(ui.status(), 200);
     assert!(ui.text().await.unwrap().contains("swagger"));
-    let init = app.http.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap();
+    let init = app
+        .http
+        .get(app.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap();
     assert!(init.text().await.unwrap().contains("/api/spec"));
 
     for page in ["/", "/my-room", "/group%202/sub%2Froom"] {
         let response = app.http.get(app.url(page)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{page}");
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
     }
 
     let (status, body) = app.get("/api/nothing-here").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body["message"].is_string());
-    let response = app.http.put(app.url("/api/actions/message")).send().await.unwrap();
+    let response = app
+        .http
+        .put(app.url("/api/actions/message"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
     let body: Value = response.json().await.unwrap();
     assert!(body["message"].is_string());

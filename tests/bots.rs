@@ -33,14 +33,20 @@ async fn a_matched_bot_gets_exactly_the_spec_payload_and_its_reply_is_posted() {
     assert_eq!(replies.len(), 1);
     let reply = &replies[0];
     assert_eq!(reply["kind"], "bot");
-    assert_eq!(reply["author"], "Greeter", "author defaults to the bot's name");
+    assert_eq!(
+        reply["author"], "Greeter",
+        "author defaults to the bot's name"
+    );
     assert_eq!(reply["text"], "<i>hi</i>");
     assert_eq!(reply["image"], "pic.png");
     assert_eq!(reply["media"], Value::Null, "non-string media is dropped");
     assert_eq!(reply["css"], "s.css");
     assert_eq!(reply["js"], "s.js");
     assert_eq!(reply["room"], "r", "a reply's room key is ignored");
-    assert_eq!(reply["from_bot"], app.get("/api/bots?room=r").await.1[0]["id"]);
+    assert_eq!(
+        reply["from_bot"],
+        app.get("/api/bots?room=r").await.1[0]["id"]
+    );
     assert_eq!(reply["base_url"], bot.url("/greet"));
     assert_eq!(reply["state"], Value::Null);
     assert!(app.messages("elsewhere").await.is_empty());
@@ -50,10 +56,14 @@ async fn a_matched_bot_gets_exactly_the_spec_payload_and_its_reply_is_posted() {
 async fn the_example_echo_bot_answers() {
     let app = spawn_app().await;
     let bots = spawn_example_bots().await;
-    app.add_bot("r", "EchoBot", &format!("{bots}/echo"), Some("")).await;
+    app.add_bot("r", "EchoBot", &format!("{bots}/echo"), Some(""))
+        .await;
     let user = app.say("r", "Hi EchoBot <3").await;
     let replies = app.messages_after("r", &user).await;
-    assert_eq!(texts(&replies), ["Hello! Your message was: Hi EchoBot &lt;3"]);
+    assert_eq!(
+        texts(&replies),
+        ["Hello! Your message was: Hi EchoBot &lt;3"]
+    );
     assert_eq!(replies[0]["author"], "EchoBot");
 }
 
@@ -72,7 +82,10 @@ async fn named_groups_become_params_and_unmatched_ones_are_left_out() {
     app.say("r", "no match here").await;
     let calls = bot.calls();
     assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].body["params"], json!({"word": "hello", "count": "5"}));
+    assert_eq!(
+        calls[0].body["params"],
+        json!({"word": "hello", "count": "5"})
+    );
 }
 
 #[tokio::test]
@@ -115,11 +128,21 @@ async fn bot_messages_and_system_messages_never_activate_bots() {
     let bots = spawn_example_bots().await;
     // EchoBot's reply repeats its own name, and a failing bot's system message
     // names it: neither may activate anything.
-    app.add_bot("r", "EchoBot", &format!("{bots}/echo"), None).await;
-    app.add_bot("r", "NeCSuS", &dead_url().await, Some("echobot|necsus|connect")).await;
+    app.add_bot("r", "EchoBot", &format!("{bots}/echo"), None)
+        .await;
+    app.add_bot(
+        "r",
+        "NeCSuS",
+        &dead_url().await,
+        Some("echobot|necsus|connect"),
+    )
+    .await;
     let user = app.say("r", "echobot").await;
     let replies = app.messages_after("r", &user).await;
-    let kinds: Vec<&str> = replies.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = replies
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["bot", "system"]);
 }
 
@@ -127,10 +150,14 @@ async fn bot_messages_and_system_messages_never_activate_bots() {
 async fn pathological_patterns_finish_promptly() {
     let app = spawn_app().await;
     let bot = recording_bot(|_, _| Answer::json(json!({"text": "matched"}))).await;
-    app.add_bot("r", "p1", &bot.url("/1"), Some(r"^(.+)+_$")).await;
-    app.add_bot("r", "p2", &bot.url("/2"), Some(r"^(aa|aa)*$")).await;
-    app.add_bot("r", "p3", &bot.url("/3"), Some(r"^(a+)+\1_$")).await;
-    app.add_bot("r", "p4", &bot.url("/4"), Some(r"^(\w+\s?)*$")).await;
+    app.add_bot("r", "p1", &bot.url("/1"), Some(r"^(.+)+_$"))
+        .await;
+    app.add_bot("r", "p2", &bot.url("/2"), Some(r"^(aa|aa)*$"))
+        .await;
+    app.add_bot("r", "p3", &bot.url("/3"), Some(r"^(a+)+\1_$"))
+        .await;
+    app.add_bot("r", "p4", &bot.url("/4"), Some(r"^(\w+\s?)*$"))
+        .await;
     let started = Instant::now();
     app.say("r", &"a".repeat(32)).await;
     app.say("r", &format!("{}!", "a".repeat(71))).await;
@@ -149,9 +176,12 @@ async fn pathological_patterns_finish_promptly() {
 async fn an_invalid_pattern_is_saved_and_reported_and_other_bots_still_run() {
     let app = spawn_app().await;
     let bot = recording_bot(|_, _| Answer::json(json!({"text": "still here"}))).await;
-    let broken = app.add_bot("r", "Broken<Bot>", &bot.url("/b"), Some("(unclosed")).await;
+    let broken = app
+        .add_bot("r", "Broken<Bot>", &bot.url("/b"), Some("(unclosed"))
+        .await;
     assert_eq!(broken["responds_to"], "(unclosed");
-    app.add_bot("r", "Good", &bot.url("/g"), Some("hello")).await;
+    app.add_bot("r", "Good", &bot.url("/g"), Some("hello"))
+        .await;
     let user = app.say("r", "hello").await;
     let replies = app.messages_after("r", &user).await;
     assert_eq!(replies.len(), 2);
@@ -197,19 +227,80 @@ async fn every_bot_failure_becomes_a_clear_system_message() {
     let url_404 = bot.url("/404");
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
         ("empty", String::new(), vec!["has no URL"]),
-        ("dead", dead_url().await, vec!["Is the URL correct?", "Student&lt;Bot&gt;"]),
+        (
+            "dead",
+            dead_url().await,
+            vec!["Is the URL correct?", "Student&lt;Bot&gt;"],
+        ),
         ("timeout", bot.url("/slow"), vec!["within 0.7 seconds"]),
-        ("404", bot.url("/404"), vec!["non-ok status code of 404 (Not Found)", "@app.post", &url_404]),
-        ("405", bot.url("/405"), vec!["non-ok status code of 405 (Method Not Allowed)", "use <code>@app.post</code>", "<code>@app.route</code>"]),
-        ("500", bot.url("/500"), vec!["non-ok status code of 500 (Internal Server Error)", "Flask server's log"]),
+        (
+            "404",
+            bot.url("/404"),
+            vec![
+                "non-ok status code of 404 (Not Found)",
+                "@app.post",
+                &url_404,
+            ],
+        ),
+        (
+            "405",
+            bot.url("/405"),
+            vec![
+                "non-ok status code of 405 (Method Not Allowed)",
+                "use <code>@app.post</code>",
+                "<code>@app.route</code>",
+            ],
+        ),
+        (
+            "500",
+            bot.url("/500"),
+            vec![
+                "non-ok status code of 500 (Internal Server Error)",
+                "Flask server's log",
+            ],
+        ),
         ("418", bot.url("/418"), vec!["non-ok status code of 418"]),
-        ("html", bot.url("/html"), vec!["not respond with JSON", "&lt;html&gt;oops &amp; such&lt;/html&gt;"]),
-        ("list", bot.url("/list"), vec!["was <code>list</code> instead of <code>dict</code>"]),
-        ("int", bot.url("/int"), vec!["was <code>int</code> instead of <code>dict</code>"]),
-        ("null", bot.url("/null"), vec!["was <code>NoneType</code> instead of <code>dict</code>"]),
-        ("notext", bot.url("/notext"), vec!["missing the <code>text</code> key"]),
-        ("textint", bot.url("/textint"), vec!["<code>text</code>", "was <code>int</code> instead of <code>str</code>"]),
-        ("scheme", "ftp://127.0.0.1/x".to_owned(), vec!["not a valid http"]),
+        (
+            "html",
+            bot.url("/html"),
+            vec![
+                "not respond with JSON",
+                "&lt;html&gt;oops &amp; such&lt;/html&gt;",
+            ],
+        ),
+        (
+            "list",
+            bot.url("/list"),
+            vec!["was <code>list</code> instead of <code>dict</code>"],
+        ),
+        (
+            "int",
+            bot.url("/int"),
+            vec!["was <code>int</code> instead of <code>dict</code>"],
+        ),
+        (
+            "null",
+            bot.url("/null"),
+            vec!["was <code>NoneType</code> instead of <code>dict</code>"],
+        ),
+        (
+            "notext",
+            bot.url("/notext"),
+            vec!["missing the <code>text</code> key"],
+        ),
+        (
+            "textint",
+            bot.url("/textint"),
+            vec![
+                "<code>text</code>",
+                "was <code>int</code> instead of <code>str</code>",
+            ],
+        ),
+        (
+            "scheme",
+            "ftp://127.0.0.1/x".to_owned(),
+            vec!["not a valid http"],
+        ),
     ];
     for (room, url, expected) in cases {
         let text = failure_for(&app, room, &url).await;
@@ -222,7 +313,9 @@ async fn every_bot_failure_becomes_a_clear_system_message() {
 #[tokio::test]
 async fn a_hanging_bot_does_not_hold_up_other_rooms() {
     let app = spawn_app_with(|c| c.bot_timeout = Duration::from_secs(3)).await;
-    let bot = recording_bot(|_, _| Answer::json(json!({"text": "late"})).after(Duration::from_secs(10))).await;
+    let bot =
+        recording_bot(|_, _| Answer::json(json!({"text": "late"})).after(Duration::from_secs(10)))
+            .await;
     app.add_bot("stuck", "Hang", &bot.url("/"), None).await;
     let stuck_app = app.url("/api/actions/message");
     let http = app.http.clone();
@@ -237,10 +330,18 @@ async fn a_hanging_bot_does_not_hold_up_other_rooms() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Other rooms are served while the bot hangs.
     app.say("free", "still responsive").await;
-    assert!(!stuck.is_finished(), "the hanging activation answered before the other room did");
+    assert!(
+        !stuck.is_finished(),
+        "the hanging activation answered before the other room did"
+    );
     assert_eq!(stuck.await.unwrap(), 200);
     let stuck_messages = app.messages("stuck").await;
-    assert!(stuck_messages[1]["text"].as_str().unwrap().contains("within 3 seconds"));
+    assert!(
+        stuck_messages[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("within 3 seconds")
+    );
 }
 
 #[tokio::test]

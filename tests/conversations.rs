@@ -22,8 +22,10 @@ async fn state_keeps_the_conversation_with_one_bot_until_null_or_absent() {
     })
     .await;
     let bystander = recording_bot(|_, _| Answer::json(json!({"text": "me too"}))).await;
-    app.add_bot("r", "Keeper", &keeper.url("/k"), Some("^start")).await;
-    app.add_bot("r", "Bystander", &bystander.url("/b"), Some("")).await;
+    app.add_bot("r", "Keeper", &keeper.url("/k"), Some("^start"))
+        .await;
+    app.add_bot("r", "Bystander", &bystander.url("/b"), Some(""))
+        .await;
 
     app.say("r", "start").await;
     for (text, expected_state) in [
@@ -40,7 +42,10 @@ async fn state_keeps_the_conversation_with_one_bot_until_null_or_absent() {
             json!({"room": "r", "author": "student", "text": text, "params": {}, "state": expected_state}),
         );
     }
-    assert!(bystander.calls().is_empty(), "no other bot runs in a conversation");
+    assert!(
+        bystander.calls().is_empty(),
+        "no other bot runs in a conversation"
+    );
     // Ended by null: normal matching again.
     app.say("r", "bystander please").await;
     assert_eq!(bystander.calls().len(), 1);
@@ -58,7 +63,8 @@ async fn state_keeps_the_conversation_with_one_bot_until_null_or_absent() {
 async fn the_example_state_bot_stops_three_ways() {
     let app = spawn_app().await;
     let bots = spawn_example_bots().await;
-    app.add_bot("r", "StateBot", &format!("{bots}/state"), Some("^count")).await;
+    app.add_bot("r", "StateBot", &format!("{bots}/state"), Some("^count"))
+        .await;
     app.say("r", "count").await;
     app.say("r", "again").await;
     let msgs = app.messages("r").await;
@@ -66,9 +72,15 @@ async fn the_example_state_bot_stops_three_ways() {
     app.say("r", "stop empty").await;
     assert_eq!(app.messages("r").await.last().unwrap()["state"], json!(""));
     app.say("r", "still talking").await;
-    assert_eq!(app.messages("r").await.last().unwrap()["state"], json!({"count": 1}));
+    assert_eq!(
+        app.messages("r").await.last().unwrap()["state"],
+        json!({"count": 1})
+    );
     app.say("r", "stop null").await;
-    assert_eq!(app.messages("r").await.last().unwrap()["state"], Value::Null);
+    assert_eq!(
+        app.messages("r").await.last().unwrap()["state"],
+        Value::Null
+    );
     let user = app.say("r", "not a conversation").await;
     assert!(app.messages_after("r", &user).await.is_empty());
 }
@@ -84,11 +96,16 @@ async fn a_message_nobody_answers_or_a_failure_ends_the_conversation() {
         }
     })
     .await;
-    app.add_bot("r", "Talker", &bot.url("/"), Some("^talk")).await;
+    app.add_bot("r", "Talker", &bot.url("/"), Some("^talk"))
+        .await;
     app.say("r", "talk").await;
     app.say("r", "crash").await; // the system error message carries no state
     app.say("r", "hello?").await;
-    assert_eq!(bot.calls().len(), 2, "the conversation ended with the error");
+    assert_eq!(
+        bot.calls().len(),
+        2,
+        "the conversation ended with the error"
+    );
 }
 
 #[tokio::test]
@@ -96,10 +113,14 @@ async fn deleting_the_conversation_bot_ends_the_conversation() {
     let app = spawn_app().await;
     let talker = recording_bot(|_, _| Answer::json(json!({"text": "on", "state": 1}))).await;
     let other = recording_bot(|_, _| Answer::json(json!({"text": "other"}))).await;
-    let bot = app.add_bot("r", "Talker", &talker.url("/"), Some("^talk")).await;
-    app.add_bot("r", "Other", &other.url("/"), Some("hello")).await;
+    let bot = app
+        .add_bot("r", "Talker", &talker.url("/"), Some("^talk"))
+        .await;
+    app.add_bot("r", "Other", &other.url("/"), Some("hello"))
+        .await;
     app.say("r", "talk").await;
-    app.delete("/api/actions/bot", json!({"id": bot["id"]})).await;
+    app.delete("/api/actions/bot", json!({"id": bot["id"]}))
+        .await;
     app.say("r", "hello").await;
     assert_eq!(talker.calls().len(), 1);
     assert_eq!(other.calls().len(), 1);
@@ -109,9 +130,12 @@ async fn deleting_the_conversation_bot_ends_the_conversation() {
 async fn clearing_room_state_posts_a_message_that_ends_it() {
     let app = spawn_app().await;
     let talker = recording_bot(|_, _| Answer::json(json!({"text": "on", "state": [1]}))).await;
-    app.add_bot("r", "Talker", &talker.url("/"), Some("^talk")).await;
+    app.add_bot("r", "Talker", &talker.url("/"), Some("^talk"))
+        .await;
     app.say("r", "talk").await;
-    let (status, body) = app.post("/api/actions/clear-room-state", json!({"room": "r"})).await;
+    let (status, body) = app
+        .post("/api/actions/clear-room-state", json!({"room": "r"}))
+        .await;
     assert_eq!((status, body), (StatusCode::OK, json!({"room": "r"})));
     let last = app.messages("r").await.pop().unwrap();
     assert_eq!(last["kind"], "system");
@@ -126,7 +150,9 @@ async fn form_actions_resolve_against_the_bot_url() {
     let app = spawn_app().await;
     let site = recording_bot(|path, _| Answer::json(json!({"text": format!("at {path}")}))).await;
     let elsewhere = recording_bot(|_, _| Answer::json(json!({"text": "absolute"}))).await;
-    let origin = app.add_bot("r", "Desserts", &site.url("/bots/desserts"), None).await;
+    let origin = app
+        .add_bot("r", "Desserts", &site.url("/bots/desserts"), None)
+        .await;
     let cases = [
         (Value::Null, "/bots/desserts"),
         (json!(""), "/bots/desserts"),
@@ -160,7 +186,13 @@ async fn form_actions_resolve_against_the_bot_url() {
     let bot_texts = texts(&msgs);
     assert_eq!(
         bot_texts,
-        ["at /bots/desserts", "at /bots/desserts", "at /bots/foo", "at /foo", "absolute"]
+        [
+            "at /bots/desserts",
+            "at /bots/desserts",
+            "at /bots/foo",
+            "at /foo",
+            "absolute"
+        ]
     );
     // The origin bot answered the first two as itself; the others were
     // transient bots named by their URL.
@@ -177,10 +209,17 @@ async fn form_actions_resolve_against_the_bot_url() {
 async fn the_example_form_bot_round_trip() {
     let app = spawn_app().await;
     let bots = spawn_example_bots().await;
-    let form = app.add_bot("r", "FormBot", &format!("{bots}/form"), None).await;
+    let form = app
+        .add_bot("r", "FormBot", &format!("{bots}/form"), None)
+        .await;
     app.say("r", "formbot please").await;
     let question = app.messages("r").await.pop().unwrap();
-    assert!(question["text"].as_str().unwrap().contains("action=\"/form/handler\""));
+    assert!(
+        question["text"]
+            .as_str()
+            .unwrap()
+            .contains("action=\"/form/handler\"")
+    );
     app.post(
         "/api/actions/message-form",
         json!({"room": "r", "author": "ada", "bot_id": question["from_bot"], "action_url": "/form/handler", "form_data": {"dessert": "ice-cream"}}),
@@ -195,8 +234,12 @@ async fn the_example_form_bot_round_trip() {
 async fn ping_pong_moves_the_conversation_and_nowhere_creates_an_auto_bot() {
     let app = spawn_app().await;
     let bots = spawn_example_bots().await;
-    let ping = app.add_bot("r", "PingBot", &format!("{bots}/ping"), Some("^ping")).await;
-    let pong = app.add_bot("r", "PongBot", &format!("{bots}/pong"), Some("^never$")).await;
+    let ping = app
+        .add_bot("r", "PingBot", &format!("{bots}/ping"), Some("^ping"))
+        .await;
+    let pong = app
+        .add_bot("r", "PongBot", &format!("{bots}/pong"), Some("^never$"))
+        .await;
     let mut ws = app.subscribe("r", None).await;
     ws.next().await; // put_bot PingBot
     ws.next().await; // put_bot PongBot
@@ -212,7 +255,10 @@ async fn ping_pong_moves_the_conversation_and_nowhere_creates_an_auto_bot() {
     let ponged = app.messages("r").await.pop().unwrap();
     assert_eq!(ponged["from_bot"], pong["id"]);
     assert_eq!(ponged["state"]["at"], "pong");
-    assert_eq!(ponged["state"]["previous"]["at"], "ping", "the form carried the room state");
+    assert_eq!(
+        ponged["state"]["previous"]["at"], "ping",
+        "the form carried the room state"
+    );
 
     // The nowhere URL has no bot in the room: a transient bot answers with
     // state, so an (Auto) bot is made to hold the conversation.

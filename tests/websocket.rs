@@ -20,7 +20,9 @@ fn ids_of(frames: &[Value]) -> Vec<i64> {
 #[tokio::test]
 async fn connecting_replays_bots_then_messages_since_then_goes_live() {
     let app = spawn_app().await;
-    let bot = app.add_bot("r", "Quiet", "http://127.0.0.1:9/never", Some("^never$")).await;
+    let bot = app
+        .add_bot("r", "Quiet", "http://127.0.0.1:9/never", Some("^never$"))
+        .await;
     let m1 = app.say("r", "one").await;
     let m2 = app.say("r", "two").await;
     app.say("other", "elsewhere").await;
@@ -37,15 +39,24 @@ async fn connecting_replays_bots_then_messages_since_then_goes_live() {
         .subscribe_url(&format!("{}?since=abc", app.ws_url("r", None)))
         .await;
     assert_eq!(garbage.next().await["kind"], "put_bot");
-    assert_eq!(garbage.next().await["data"], m1, "a non-integer since means everything");
+    assert_eq!(
+        garbage.next().await["data"],
+        m1,
+        "a non-integer since means everything"
+    );
 
     let m3 = app.say("r", "three").await;
     assert_eq!(all.next().await, json!({"kind": "message", "data": m3}));
     assert_eq!(since.next().await, json!({"kind": "message", "data": m3}));
-    app.delete("/api/actions/bot", json!({"id": bot["id"]})).await;
+    app.delete("/api/actions/bot", json!({"id": bot["id"]}))
+        .await;
     assert_eq!(all.next().await, json!({"kind": "delete_bot", "data": bot}));
-    app.post("/api/actions/clear-room-messages", json!({"room": "r"})).await;
-    assert_eq!(all.next().await, json!({"kind": "clear_messages", "data": {}}));
+    app.post("/api/actions/clear-room-messages", json!({"room": "r"}))
+        .await;
+    assert_eq!(
+        all.next().await,
+        json!({"kind": "clear_messages", "data": {}})
+    );
     all.assert_quiet(Duration::from_millis(200)).await;
 }
 
@@ -55,13 +66,17 @@ async fn a_reconnect_after_a_clear_is_told_to_clear_and_replays_from_the_clear_p
     let m1 = app.say("r", "one").await;
     app.say("r", "two").await;
     let m3 = app.say("r", "three").await;
-    app.post("/api/actions/clear-room-messages", json!({"room": "r"})).await;
+    app.post("/api/actions/clear-room-messages", json!({"room": "r"}))
+        .await;
     let m4 = app.say("r", "four").await;
     let m5 = app.say("r", "five").await;
 
     // It had seen up to m1, so it must drop what it shows and take m4, m5.
     let mut behind = app.subscribe("r", m1["id"].as_i64()).await;
-    assert_eq!(behind.next().await, json!({"kind": "clear_messages", "data": {}}));
+    assert_eq!(
+        behind.next().await,
+        json!({"kind": "clear_messages", "data": {}})
+    );
     assert_eq!(behind.next().await["data"], m4);
     assert_eq!(behind.next().await["data"], m5);
     behind.assert_quiet(Duration::from_millis(200)).await;
@@ -129,7 +144,10 @@ async fn every_subscriber_sees_every_message_once_in_order_under_concurrent_post
         ws.assert_quiet(Duration::from_millis(200)).await;
         let ids = ids_of(&frames);
         assert_eq!(ids.len(), total, "every frame is a message");
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "strictly increasing ids");
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "strictly increasing ids"
+        );
         assert_eq!(ids.iter().copied().collect::<HashSet<_>>(), acknowledged);
         sequences.push(ids);
     }
@@ -176,7 +194,10 @@ async fn a_lagging_subscriber_is_closed_with_a_reason_and_resumes_without_loss()
         seen.push(resumed.next().await["data"]["id"].as_i64().unwrap());
     }
     resumed.assert_quiet(Duration::from_millis(200)).await;
-    assert_eq!(seen, posted, "nothing lost or duplicated across the reconnect");
+    assert_eq!(
+        seen, posted,
+        "nothing lost or duplicated across the reconnect"
+    );
 }
 
 #[tokio::test]

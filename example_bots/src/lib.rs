@@ -284,7 +284,11 @@ async fn error(body: Bytes) -> Response {
         return ([(header::CONTENT_TYPE, "application/json")], raw).into_response();
     }
     let code = after("error")
-        .and_then(|rest| rest.split_whitespace().next().and_then(|w| w.parse::<u16>().ok()))
+        .and_then(|rest| {
+            rest.split_whitespace()
+                .next()
+                .and_then(|w| w.parse::<u16>().ok())
+        })
         .and_then(|c| StatusCode::from_u16(c).ok())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (code, format!("This is an error with status {code}")).into_response()

@@ -23,7 +23,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/actions/message", post(post_message))
         .route("/api/actions/message-form", post(post_form))
         .route("/api/actions/bot", post(upsert_bot).delete(delete_bot))
-        .route("/api/actions/clear-room-messages", post(clear_room_messages))
+        .route(
+            "/api/actions/clear-room-messages",
+            post(clear_room_messages),
+        )
         .route("/api/actions/clear-room-state", post(clear_room_state))
         .route("/api/spec", get(spec))
         .route("/api", any(no_such_route))
@@ -96,7 +99,10 @@ async fn post_form(
 }
 
 #[tracing::instrument(skip_all)]
-async fn upsert_bot(State(state): State<AppState>, body: JsonObject) -> Result<Json<Bot>, AppError> {
+async fn upsert_bot(
+    State(state): State<AppState>,
+    body: JsonObject,
+) -> Result<Json<Bot>, AppError> {
     let input = BotInput {
         id: body.opt_integer("id")?,
         room: body.string("room")?,
@@ -108,7 +114,10 @@ async fn upsert_bot(State(state): State<AppState>, body: JsonObject) -> Result<J
 }
 
 #[tracing::instrument(skip_all)]
-async fn delete_bot(State(state): State<AppState>, body: JsonObject) -> Result<Json<Bot>, AppError> {
+async fn delete_bot(
+    State(state): State<AppState>,
+    body: JsonObject,
+) -> Result<Json<Bot>, AppError> {
     Ok(Json(state.chat.delete_bot(body.integer("id")?).await?))
 }
 
@@ -133,7 +142,11 @@ async fn clear_room_state(
 }
 
 async fn spec() -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "application/yaml")], SPEC).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/yaml")],
+        SPEC,
+    )
+        .into_response()
 }
 
 async fn no_such_route() -> AppError {

@@ -48,7 +48,9 @@ impl JsonObject {
         match self.present(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(AppError::BadRequest(texts::field_wrong_type(key, "a string"))),
+            Some(_) => Err(AppError::BadRequest(texts::field_wrong_type(
+                key, "a string",
+            ))),
         }
     }
 

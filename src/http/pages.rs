@@ -4,10 +4,10 @@
 
 use axum::Router;
 use axum::extract::Path;
+use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::extract::State;
 use rust_embed::RustEmbed;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
@@ -59,8 +59,9 @@ async fn lobby() -> Response {
 }
 
 async fn asset(Path(path): Path<String>) -> Response {
-    embedded(&format!("assets/{path}"))
-        .unwrap_or_else(|| AppError::NotFound(format!("No asset at /assets/{path}")).into_response())
+    embedded(&format!("assets/{path}")).unwrap_or_else(|| {
+        AppError::NotFound(format!("No asset at /assets/{path}")).into_response()
+    })
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

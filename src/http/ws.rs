@@ -81,7 +81,14 @@ async fn serve(socket: WebSocket, state: AppState, room: String, since: i64) {
     let close_frame = match state.chat.subscribe(&room, since).await {
         Err(e) => close(CLOSE_INTERNAL, e.to_string()),
         Ok((subscription, snapshot)) => {
-            let send = send_events(&mut sink, subscription, snapshot, since, send_timeout, &state);
+            let send = send_events(
+                &mut sink,
+                subscription,
+                snapshot,
+                since,
+                send_timeout,
+                &state,
+            );
             tokio::select! {
                 frame = send => frame,
                 frame = read_client(stream) => frame,
@@ -90,8 +97,11 @@ async fn serve(socket: WebSocket, state: AppState, room: String, since: i64) {
         }
     };
     if let Some(frame) = close_frame {
-        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(WsMessage::Close(Some(frame))))
-            .await;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            sink.send(WsMessage::Close(Some(frame))),
+        )
+        .await;
     }
 }
 
@@ -103,8 +113,14 @@ async fn read_client(mut stream: SplitStream<WebSocket>) -> Option<CloseFrame> {
             Ok(_) => {}
             Err(e) => {
                 let text = e.to_string();
-                if text.contains("too long") || text.contains("Space limit") || text.contains("capacity") {
-                    return close(1009, format!("client frames are limited to {MAX_CLIENT_FRAME} bytes"));
+                if text.contains("too long")
+                    || text.contains("Space limit")
+                    || text.contains("capacity")
+                {
+                    return close(
+                        1009,
+                        format!("client frames are limited to {MAX_CLIENT_FRAME} bytes"),
+                    );
                 }
                 return None;
             }
@@ -137,7 +153,12 @@ async fn send_events(
         );
         last_id = last_id.max(clear);
     }
-    replay.extend(snapshot.bots.into_iter().map(|b| Event::PutBot(b).to_frame_json()));
+    replay.extend(
+        snapshot
+            .bots
+            .into_iter()
+            .map(|b| Event::PutBot(b).to_frame_json()),
+    );
     for message in snapshot.messages {
         last_id = last_id.max(message.id);
         replay.push(Event::Message(message).to_frame_json());
@@ -162,7 +183,9 @@ async fn send_events(
                     format!("fell behind by {missed} events; reconnect with since={last_id}"),
                 );
             }
-            Err(RecvError::Closed) => return close(CLOSE_GOING_AWAY, "server shutting down".into()),
+            Err(RecvError::Closed) => {
+                return close(CLOSE_GOING_AWAY, "server shutting down".into());
+            }
         };
         if let Some(id) = frame.message_id {
             if id <= last_id {

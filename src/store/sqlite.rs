@@ -61,7 +61,13 @@ enum Bots {
     Url,
 }
 
-const BOT_COLUMNS: [Bots; 5] = [Bots::Id, Bots::Room, Bots::Name, Bots::RespondsTo, Bots::Url];
+const BOT_COLUMNS: [Bots; 5] = [
+    Bots::Id,
+    Bots::Room,
+    Bots::Name,
+    Bots::RespondsTo,
+    Bots::Url,
+];
 
 #[derive(Iden, Clone, Copy)]
 enum Clears {
@@ -220,10 +226,7 @@ async fn insert_message(
     })
 }
 
-async fn find_bot(
-    conn: &mut sqlx::SqliteConnection,
-    id: i64,
-) -> Result<Option<Bot>, StoreError> {
+async fn find_bot(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<Option<Bot>, StoreError> {
     bound!(
         Query::select()
             .columns(BOT_COLUMNS)
@@ -324,7 +327,10 @@ async fn delete_bot(tx: &mut Transaction<'_, Sqlite>, id: i64) -> Result<WriteOu
     Ok(WriteOutcome::Deleted(Some(bot)))
 }
 
-async fn clear_room(tx: &mut Transaction<'_, Sqlite>, room: &str) -> Result<WriteOutcome, StoreError> {
+async fn clear_room(
+    tx: &mut Transaction<'_, Sqlite>,
+    room: &str,
+) -> Result<WriteOutcome, StoreError> {
     let row = bound!(
         Query::select()
             .expr(Expr::col(Messages::Id).max())
@@ -402,7 +408,9 @@ impl Store for SqliteStore {
         let mut outcomes = Vec::with_capacity(ops.len());
         for op in ops {
             let outcome = match op {
-                WriteOp::InsertMessage(m) => WriteOutcome::Message(insert_message(&mut tx, m).await?),
+                WriteOp::InsertMessage(m) => {
+                    WriteOutcome::Message(insert_message(&mut tx, m).await?)
+                }
                 WriteOp::UpsertBot {
                     bot,
                     max_bots_per_room,

@@ -86,7 +86,11 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
         let response = self
             .http
             .post(self.url(path))
@@ -128,7 +132,13 @@ impl TestApp {
         body
     }
 
-    pub async fn add_bot(&self, room: &str, name: &str, url: &str, responds_to: Option<&str>) -> Value {
+    pub async fn add_bot(
+        &self,
+        room: &str,
+        name: &str,
+        url: &str,
+        responds_to: Option<&str>,
+    ) -> Value {
         let (status, body) = self
             .post(
                 "/api/actions/bot",
@@ -161,8 +171,7 @@ impl TestApp {
 
     pub fn ws_url(&self, room: &str, since: Option<i64>) -> String {
         // A path segment: spaces are %20 here, not the query string's '+'.
-        let room =
-            percent_encoding::utf8_percent_encode(room, percent_encoding::NON_ALPHANUMERIC);
+        let room = percent_encoding::utf8_percent_encode(room, percent_encoding::NON_ALPHANUMERIC);
         match since {
             Some(s) => format!("ws://{}/ws/{room}?since={s}", self.addr),
             None => format!("ws://{}/ws/{room}", self.addr),
@@ -203,7 +212,9 @@ impl Ws {
                 None => return Some(WsEvent::Closed(None)),
                 Some(Err(_)) => return Some(WsEvent::Closed(None)),
                 Some(Ok(WsMessage::Text(t))) => {
-                    return Some(WsEvent::Frame(serde_json::from_str(&t).expect("frames are JSON")));
+                    return Some(WsEvent::Frame(
+                        serde_json::from_str(&t).expect("frames are JSON"),
+                    ));
                 }
                 Some(Ok(WsMessage::Close(frame))) => {
                     return Some(WsEvent::Closed(
