@@ -187,7 +187,7 @@ pub fn too_many_bots(limit: usize) -> String {
 pub const QUERY_ROOM_REQUIRED: &str = "The `room` query parameter is required";
 
 pub fn database_unavailable(why: &str) -> String {
-    format!("The database is unavailable right now, nothing was changed; try again ({why})")
+    format!("The database is unavailable right now; try again in a moment ({why})")
 }
 
 pub const SHUTTING_DOWN: &str = "The server is shutting down; try again in a moment";

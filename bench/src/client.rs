@@ -1,0 +1,108 @@
+//! Talking to the server under test: posting, listing, subscribing.
+
+use serde_json::{Value, json};
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[derive(Clone)]
+pub struct Server {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    pub fn new(base: &str, connections: usize) -> Self {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(connections.max(1))
+            .http1_only()
+            .tcp_nodelay(true)
+            .build()
+            .expect("HTTP client");
+        Server {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    /// Posts a user message; returns its id.
+    pub async fn post(&self, room: &str, text: &str) -> Result<i64, String> {
+        let response = self
+            .http
+            .post(format!("{}/api/actions/message", self.base))
+            .json(&json!({"room": room, "author": "bench", "text": text}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("status {}", response.status()));
+        }
+        let body: Value = response.json().await.map_err(|e| e.to_string())?;
+        body["id"]
+            .as_i64()
+            .ok_or_else(|| "no id in the answer".to_owned())
+    }
+
+    pub async fn add_bot(
+        &self,
+        room: &str,
+        name: &str,
+        url: &str,
+        responds_to: &str,
+    ) -> Result<(), String> {
+        let response = self
+            .http
+            .post(format!("{}/api/actions/bot", self.base))
+            .json(&json!({"room": room, "name": name, "url": url, "responds_to": responds_to}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        response
+            .status()
+            .is_success()
+            .then_some(())
+            .ok_or_else(|| format!("status {}", response.status()))
+    }
+
+    pub async fn messages(&self, room: &str) -> Result<Vec<Value>, String> {
+        let room: String = url::form_urlencoded::byte_serialize(room.as_bytes()).collect();
+        let response = self
+            .http
+            .get(format!("{}/api/messages?room={room}", self.base))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        response.json().await.map_err(|e| e.to_string())
+    }
+
+    pub fn ws_url(&self, room: &str, since: i64) -> String {
+        let room: String = url::form_urlencoded::byte_serialize(room.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20");
+        let base = self.base.replacen("http://", "ws://", 1);
+        format!("{base}/ws/{room}?since={since}")
+    }
+
+    pub async fn subscribe(&self, room: &str, since: i64) -> Result<Ws, String> {
+        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(room, since))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(ws)
+    }
+}
+
+/// The parts of a websocket frame the benchmark reads.
+#[derive(serde::Deserialize)]
+pub struct Frame {
+    pub kind: String,
+    #[serde(default)]
+    pub data: FrameData,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct FrameData {
+    #[serde(default)]
+    pub id: i64,
+    #[serde(default)]
+    pub text: String,
+}

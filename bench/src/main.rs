@@ -1,0 +1,74 @@
+//! `necsus-bench`: load benchmark for a NeCSuS server on loopback.
+
+use std::time::Duration;
+
+use clap::Parser;
+use necsus_bench::client::Server;
+use necsus_bench::plan::{self, Plan};
+use necsus_bench::report::Reporter;
+
+#[derive(Parser)]
+#[command(
+    name = "necsus-bench",
+    about = "Benchmarks a running NeCSuS server on this machine",
+    after_help = "Scenarios: post, history, bot, fanout, catchup, memory, ceiling, all.\n\
+                  One JSON line per measurement goes to stdout, a table to stderr."
+)]
+struct Args {
+    /// Scenario to run.
+    #[arg(default_value = "all")]
+    scenario: String,
+    /// Server to benchmark (loopback only).
+    #[arg(long, default_value = "http://127.0.0.1:6277")]
+    base: String,
+    /// Server process id, for the memory scenario.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Posts per room in the post scenario before moving to a fresh room.
+    #[arg(long, default_value_t = 100)]
+    posts_per_room: usize,
+    /// Messages in the big room of the history and catchup scenarios.
+    #[arg(long, default_value_t = 100_000)]
+    history: usize,
+    /// Use the tiny smoke-test sizes.
+    #[arg(long)]
+    smoke: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("serve-trivial") {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(necsus_bench::ceiling::serve_trivial());
+        return std::process::ExitCode::SUCCESS;
+    }
+    let args = Args::parse();
+    if let Err(e) = necsus_bench::check_loopback(&args.base) {
+        eprintln!("necsus-bench: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    let mut plan = if args.smoke {
+        Plan::smoke()
+    } else {
+        Plan::full()
+    };
+    if !args.smoke {
+        plan.duration = Duration::from_secs_f64(args.duration.clamp(0.1, 600.0));
+        plan.posts_per_room = args.posts_per_room;
+        plan.history = args.history;
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async move {
+        let server = Server::new(&args.base, 64);
+        let mut out = Reporter::default();
+        match plan::run(&args.scenario, &plan, &server, args.pid, &mut out).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("necsus-bench: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,235 @@
+//! The scenarios as sized plans: `Plan::full()` is the default set (under
+//! five minutes on a 2-core machine), `Plan::smoke()` a few seconds of tiny
+//! sizes that still checks correctness.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::ceiling::{self, TrivialServer};
+use crate::client::Server;
+use crate::report::Reporter;
+use crate::{fanout, memory, post};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub duration: Duration,
+    pub post_clients: Vec<usize>,
+    pub posts_per_room: usize,
+    pub max_posts: usize,
+    pub history: usize,
+    pub bot_counts: Vec<usize>,
+    pub bot_clients: Vec<usize>,
+    pub subscribers: Vec<usize>,
+    pub fanout_rate: f64,
+    pub connections: Vec<usize>,
+    pub sqlite_rows: usize,
+    /// The `necsus-bench` executable that serves the trivial handler;
+    /// `None` is this program.
+    pub trivial_exe: Option<std::path::PathBuf>,
+}
+
+impl Plan {
+    pub fn full() -> Self {
+        Plan {
+            duration: Duration::from_secs(5),
+            post_clients: vec![1, 16, 64],
+            posts_per_room: 100,
+            max_posts: 1_000_000,
+            history: 100_000,
+            bot_counts: vec![1, 10],
+            bot_clients: vec![1, 16],
+            subscribers: vec![10, 100, 1000],
+            fanout_rate: 20.0,
+            connections: vec![1000, 5000, 10_000],
+            sqlite_rows: 200_000,
+            trivial_exe: None,
+        }
+    }
+
+    pub fn smoke() -> Self {
+        Plan {
+            duration: Duration::from_millis(500),
+            post_clients: vec![1, 4],
+            posts_per_room: 10,
+            max_posts: 200,
+            history: 300,
+            bot_counts: vec![1, 3],
+            bot_clients: vec![2],
+            subscribers: vec![5, 20],
+            fanout_rate: 40.0,
+            connections: vec![50],
+            sqlite_rows: 500,
+            trivial_exe: None,
+        }
+    }
+}
+
+pub const SCENARIOS: [&str; 7] = [
+    "post", "history", "bot", "fanout", "catchup", "memory", "ceiling",
+];
+
+/// Runs one scenario (or `all`) against `server`.
+pub async fn run(
+    scenario: &str,
+    plan: &Plan,
+    server: &Server,
+    pid: Option<u32>,
+    out: &mut Reporter,
+) -> Result<(), String> {
+    let prefix = crate::run_id();
+    let wants = |name: &str| scenario == "all" || scenario == name;
+    if !SCENARIOS.contains(&scenario) && scenario != "all" {
+        return Err(format!(
+            "unknown scenario {scenario:?}; one of {SCENARIOS:?} or all"
+        ));
+    }
+    let d = plan.duration;
+
+    if wants("post") || wants("ceiling") {
+        for &c in &plan.post_clients {
+            let rooms = post::capped_rooms(format!("{prefix}-post{c}"), plan.posts_per_room);
+            let r = post::closed_loop(server, c, d, plan.max_posts, rooms).await;
+            let row = format!(
+                "C={c:<3} {:>8.0} posts/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}",
+                r.per_second, r.latency.p50_ms, r.latency.p99_ms, r.errors
+            );
+            out.emit("post", &r, row);
+        }
+    }
+
+    if wants("ceiling") {
+        let c = *plan.post_clients.last().unwrap_or(&64);
+        let trivial = TrivialServer::start(plan.trivial_exe.as_deref())?;
+        let trivial_client = Server::new(&trivial.base, c);
+        let rooms = post::capped_rooms(format!("{prefix}-trivial"), plan.posts_per_room);
+        let ceiling = post::closed_loop(&trivial_client, c, d, plan.max_posts, rooms).await;
+        drop(trivial);
+        let rooms = post::capped_rooms(format!("{prefix}-vs"), plan.posts_per_room);
+        let real = post::closed_loop(server, c, d, plan.max_posts, rooms).await;
+        let fraction = real.per_second / ceiling.per_second.max(1e-9);
+        out.emit(
+            "ceiling",
+            &json!({"kind": "trivial_handler", "clients": c, "ceiling_per_second": ceiling.per_second,
+                    "server_per_second": real.per_second, "fraction": fraction, "ceiling_latency": ceiling.latency}),
+            format!(
+                "trivial handler C={c}: {:.0} req/s; server {:.0} posts/s = {:.2} of it",
+                ceiling.per_second, real.per_second, fraction
+            ),
+        );
+        for batch in [1, 64] {
+            let r = ceiling::sqlite_inserts(plan.sqlite_rows, batch, d.max(Duration::from_secs(1)))
+                .await?;
+            let row = format!(
+                "raw SQLite, {batch} row(s)/transaction: {:.0} rows/s",
+                r.rows_per_second
+            );
+            out.emit("ceiling", &json!({"kind": "sqlite", "result": r}), row);
+        }
+    }
+
+    if wants("history") || wants("catchup") {
+        let big = format!("{prefix}-history");
+        let limit = Duration::from_secs(180);
+        let filled = post::fill(server, &big, plan.history, 64, limit).await;
+        out.note(&format!(
+            "           filled a room with {} messages at {:.0}/s",
+            filled.posts, filled.per_second
+        ));
+        if wants("history") {
+            let into_big =
+                post::closed_loop(server, 16, d, plan.max_posts, post::one_room(big.clone())).await;
+            let empty = format!("{prefix}-empty");
+            let into_empty =
+                post::closed_loop(server, 16, d, plan.max_posts, post::one_room(empty)).await;
+            let ratio = into_big.per_second / into_empty.per_second.max(1e-9);
+            out.emit(
+                "history",
+                &json!({"history": filled.posts, "big_room_per_second": into_big.per_second,
+                        "empty_room_per_second": into_empty.per_second, "ratio": ratio,
+                        "big_room_latency": into_big.latency}),
+                format!(
+                    "C=16 into {} messages: {:.0}/s; into empty: {:.0}/s; ratio {ratio:.2}",
+                    filled.posts, into_big.per_second, into_empty.per_second
+                ),
+            );
+        }
+        if wants("catchup") {
+            let r = post::catchup(server, &big, Duration::from_secs(60)).await?;
+            let row = format!(
+                "{} messages: GET all {:.0} ms; websocket replay {:.0} ms ({} frames)",
+                r.messages, r.get_all_ms, r.ws_replay_ms, r.ws_replayed
+            );
+            if r.ws_replayed != r.messages {
+                return Err(format!(
+                    "replay delivered {} of {} messages",
+                    r.ws_replayed, r.messages
+                ));
+            }
+            out.emit("catchup", &r, row);
+        }
+    }
+
+    if wants("bot") {
+        let bot = post::start_bot().await;
+        for &k in &plan.bot_counts {
+            for &c in &plan.bot_clients {
+                let r = post::with_bots(server, &bot, &prefix, k, c, d, plan.max_posts).await?;
+                let row = format!(
+                    "K={k:<2} C={c:<3} {:>7.0} posts/s  p99 {:>7.2} ms  bad payloads {}  missing replies {}",
+                    r.per_second, r.latency.p99_ms, r.bad_payloads, r.missing_replies
+                );
+                if r.bad_payloads > 0 || r.missing_replies > 0 {
+                    out.emit("bot", &r, row);
+                    return Err("bot scenario: wrong payloads or missing replies".into());
+                }
+                out.emit("bot", &r, row);
+            }
+        }
+    }
+
+    if wants("fanout") {
+        for &s in &plan.subscribers {
+            for rate in [Some(plan.fanout_rate), None] {
+                let room = format!(
+                    "{prefix}-fanout-{s}-{}",
+                    rate.map_or("max".into(), |r| r.to_string())
+                );
+                let posters = if rate.is_some() { 1 } else { 4 };
+                let r = fanout::run(server, &room, s, rate, posters, d, plan.max_posts).await?;
+                let row = format!(
+                    "S={s:<5} {:<9} {:>6.1} posts/s {:>9.0} deliveries/s  p99 {:>7.2} ms  lost {} dup {} disorder {}",
+                    rate.map_or("flat out".into(), |r| format!("{r}/s")),
+                    r.posts_per_second,
+                    r.deliveries_per_second,
+                    r.latency.p99_ms,
+                    r.lost,
+                    r.duplicated,
+                    r.out_of_order
+                );
+                let broken = r.lost + r.duplicated + r.out_of_order > 0;
+                out.emit("fanout", &r, row);
+                if broken {
+                    return Err("fanout: messages lost, duplicated or out of order".into());
+                }
+            }
+        }
+    }
+
+    if wants("memory") {
+        match pid {
+            None => out.note("memory     skipped: pass --pid of the server process"),
+            Some(pid) => {
+                for &n in &plan.connections {
+                    let r = memory::idle_websockets(server, pid, &prefix, n, 100).await?;
+                    let row = format!(
+                        "{n:>6} idle websockets: RSS {} KiB (idle {} KiB) = {:.2} KiB each",
+                        r.rss_kib, r.idle_rss_kib, r.kib_per_connection
+                    );
+                    out.emit("memory", &r, row);
+                }
+            }
+        }
+    }
+    Ok(())
+}

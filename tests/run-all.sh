@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test of the project: formatting and lints, the Rust unit and
+# integration tests (server, example bots, benchmark smoke run), and the web
+# client's unit and browser tests. Installs what the browser tests need
+# (Node packages; Debian's Chromium when running as root) on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test (server, example bots)"
+cargo test --workspace --locked
+
+if [ -f client/package.json ]; then
+  if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    step "installing Debian's chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  step "web client: npm ci, reproducible build, unit tests"
+  (cd client && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+  (cd client && npm run build)
+  if ! git diff --quiet -- client/dist || [ -n "$(git ls-files --others --exclude-standard client/dist)" ]; then
+    echo "client/dist differs from the committed build: run 'npm run build' in client/ and commit it" >&2
+    git status --short client/dist >&2
+    exit 1
+  fi
+  (cd client && npm run test:unit)
+
+  step "web client: browser tests against the real server"
+  cargo build --workspace --locked
+  if [ -x /usr/bin/chromium ]; then
+    (cd client && NECSUS_BIN="$PWD/../target/debug/necsus" EXAMPLE_BOTS_BIN="$PWD/../target/debug/example_bots" npm run test:e2e)
+  elif [ -n "${CI:-}" ]; then
+    echo "Chromium is missing and CI is set: browser tests cannot be skipped" >&2
+    exit 1
+  else
+    echo "!!! SKIPPING the browser tests: /usr/bin/chromium is not installed (apt-get install chromium)" >&2
+  fi
+fi
+
+step "all tests passed"
