@@ -14,7 +14,7 @@ use crate::broker::{Broker, Subscription};
 use crate::config::Limits;
 use crate::error::AppError;
 use crate::matcher::{BotCache, CompiledBot};
-use crate::model::{Bot, BotInput, Kind, Message, NewMessage};
+use crate::model::{Bot, BotInput, Conversation, Kind, Message, NewMessage};
 use crate::store::{RoomSnapshot, Store, WriteOp, WriteOutcome};
 use crate::texts;
 use crate::writer::Writer;
@@ -135,7 +135,8 @@ impl Chat {
         ] {
             check_opt_len(field, value, l.max_url_chars)?;
         }
-        let stored = self
+        let (stored, before) = self
+            .writer
             .insert(NewMessage {
                 room: input.room.clone(),
                 author: input.author.clone(),
@@ -150,10 +151,7 @@ impl Chat {
             .await?;
 
         let room_bots = self.room_bots(&stored.room).await?;
-        if let Some((bot, state)) = self
-            .conversation(&stored.room, stored.id, &room_bots)
-            .await?
-        {
+        if let Some((bot, state)) = in_conversation(before, &room_bots) {
             let payload = json!({
                 "room": stored.room,
                 "author": stored.author,
@@ -230,7 +228,9 @@ impl Chat {
             "author": input.author,
             "form_data": input.form_data,
         });
-        if let Some((_, state)) = self.conversation(room, i64::MAX, &room_bots).await? {
+        let newest = self.store.latest_message_before(room, i64::MAX).await?;
+        let now = newest.as_ref().and_then(Conversation::after);
+        if let Some((_, state)) = in_conversation(now, &room_bots) {
             payload["state"] = state;
         }
         let result = self.call(&target, &payload, "form").await;
@@ -338,10 +338,7 @@ impl Chat {
     }
 
     async fn insert(&self, message: NewMessage) -> Result<Message, AppError> {
-        match self.writer.write(WriteOp::InsertMessage(message)).await? {
-            WriteOutcome::Message(m) => Ok(m),
-            other => unreachable!("an insert is answered with a message, not {other:?}"),
-        }
+        Ok(self.writer.insert(message).await?.0)
     }
 
     async fn post_system(&self, room: &str, text: String) -> Result<Message, AppError> {
@@ -363,27 +360,6 @@ impl Chat {
                 Ok(self.bots.install(room, generation, bots))
             }
         }
-    }
-
-    /// The bot and state of the room's conversation, judged by the newest
-    /// message before `before`: it must carry state and come from a bot
-    /// that still exists in the room.
-    async fn conversation(
-        &self,
-        room: &str,
-        before: i64,
-        room_bots: &[CompiledBot],
-    ) -> Result<Option<(Bot, Value)>, AppError> {
-        let Some(previous) = self.store.latest_message_before(room, before).await? else {
-            return Ok(None);
-        };
-        let (Some(state), Some(bot_id)) = (previous.state, previous.from_bot) else {
-            return Ok(None);
-        };
-        Ok(room_bots
-            .iter()
-            .find(|b| b.bot.id == bot_id)
-            .map(|b| (b.bot.clone(), state)))
     }
 
     async fn call(
@@ -440,6 +416,19 @@ impl Chat {
         }
         Ok(())
     }
+}
+
+/// The conversation's bot and state, if its bot is still in the room: a
+/// deleted bot's conversation is over.
+fn in_conversation(
+    conversation: Option<Conversation>,
+    room_bots: &[CompiledBot],
+) -> Option<(Bot, Value)> {
+    let c = conversation?;
+    room_bots
+        .iter()
+        .find(|b| b.bot.id == c.bot_id)
+        .map(|b| (b.bot.clone(), c.state))
 }
 
 /// Resolves a form's action against its bot's URL as a browser would.

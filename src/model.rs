@@ -72,6 +72,27 @@ impl NewMessage {
     }
 }
 
+/// Where a room's conversation stands: the bot and state of its newest
+/// message, when that message is a bot's and carries state (SPEC §5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub bot_id: i64,
+    pub state: Value,
+}
+
+impl Conversation {
+    /// The conversation a room is in once `m` is its newest message.
+    pub fn after(m: &Message) -> Option<Conversation> {
+        match (&m.state, m.from_bot) {
+            (Some(state), Some(bot_id)) => Some(Conversation {
+                bot_id,
+                state: state.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// A bot installed in a room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Bot {

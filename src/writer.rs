@@ -4,7 +4,12 @@
 //! task commits and publishes, subscribers see each room's messages in
 //! strictly increasing id order, and a caller's answer means "stored and
 //! broadcast".
+//!
+//! It also tracks where each room's conversation stands (the state of its
+//! newest message), so posting a message needs no extra read to know which
+//! bot to send it to.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -12,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::broker::Broker;
 use crate::error::AppError;
 use crate::matcher::BotCache;
-use crate::model::Event;
+use crate::model::{Conversation, Event, Message, NewMessage};
 use crate::store::{Store, StoreError, WriteOp, WriteOutcome};
 use crate::texts;
 
@@ -20,9 +25,13 @@ use crate::texts;
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
+/// What a change did, and for a message, the conversation its room was in
+/// just before it.
+type Reply = (Result<WriteOutcome, StoreError>, Option<Conversation>);
+
 struct Command {
     op: WriteOp,
-    reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
+    reply: oneshot::Sender<Reply>,
 }
 
 /// A handle to the writer task; cheap to clone.
@@ -44,15 +53,30 @@ impl Writer {
     }
 
     pub async fn write(&self, op: WriteOp) -> Result<WriteOutcome, AppError> {
+        Ok(self.send(op).await?.0?)
+    }
+
+    /// Stores a message; also returns the conversation its room was in
+    /// just before it.
+    pub async fn insert(
+        &self,
+        message: NewMessage,
+    ) -> Result<(Message, Option<Conversation>), AppError> {
+        match self.send(WriteOp::InsertMessage(message)).await? {
+            (Ok(WriteOutcome::Message(m)), before) => Ok((m, before)),
+            (Ok(other), _) => unreachable!("an insert is answered with a message, not {other:?}"),
+            (Err(e), _) => Err(e.into()),
+        }
+    }
+
+    async fn send(&self, op: WriteOp) -> Result<Reply, AppError> {
         let (reply, answer) = oneshot::channel();
+        let gone = || AppError::Unavailable(texts::SHUTTING_DOWN.to_owned());
         self.tx
             .send(Command { op, reply })
             .await
-            .map_err(|_| AppError::Unavailable(texts::SHUTTING_DOWN.to_owned()))?;
-        match answer.await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(AppError::Unavailable(texts::SHUTTING_DOWN.to_owned())),
-        }
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())
     }
 }
 
@@ -62,29 +86,74 @@ async fn run(
     broker: Arc<Broker>,
     bots: Arc<BotCache>,
 ) {
+    // Each room's conversation after its newest message; loaded from the
+    // store the first time the room is written to.
+    let mut conversations: HashMap<String, Option<Conversation>> = HashMap::new();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let ops: Vec<WriteOp> = batch.iter().map(|c| c.op.clone()).collect();
-        let results: Vec<Result<WriteOutcome, StoreError>> = match store.write(&ops).await {
-            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            Err(e) if ops.len() == 1 => vec![Err(e)],
-            Err(_) => {
-                // One bad change must not fail its neighbours: retry each alone.
-                let mut results = Vec::with_capacity(ops.len());
-                for op in ops {
-                    results.push(store.write(&[op]).await.map(|mut o| o.remove(0)));
+        let results = match load_conversations(&*store, &ops, &mut conversations).await {
+            Err(e) => vec![Err(e); ops.len()],
+            Ok(()) => match store.write(&ops).await {
+                Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+                Err(e) if ops.len() == 1 => vec![Err(e)],
+                Err(_) => {
+                    // One bad change must not fail its neighbours: retry each alone.
+                    let mut results = Vec::with_capacity(ops.len());
+                    for op in ops {
+                        results.push(store.write(&[op]).await.map(|mut o| o.remove(0)));
+                    }
+                    results
                 }
-                results
-            }
+            },
         };
         for (command, result) in batch.drain(..).zip(results) {
+            let mut before = None;
             if let Ok(outcome) = &result {
+                before = track(outcome, &mut conversations);
                 publish(outcome, &broker, &bots);
             }
             // The caller may have gone away (client disconnected); the change
             // stands regardless.
-            let _ = command.reply.send(result);
+            let _ = command.reply.send((result, before));
         }
+    }
+}
+
+async fn load_conversations(
+    store: &dyn Store,
+    ops: &[WriteOp],
+    conversations: &mut HashMap<String, Option<Conversation>>,
+) -> Result<(), StoreError> {
+    for op in ops {
+        if let WriteOp::InsertMessage(m) = op
+            && !conversations.contains_key(&m.room)
+        {
+            let newest = store.latest_message_before(&m.room, i64::MAX).await?;
+            let conversation = newest.as_ref().and_then(Conversation::after);
+            conversations.insert(m.room.clone(), conversation);
+        }
+    }
+    Ok(())
+}
+
+/// Updates the room's conversation; for a message, returns the one before.
+fn track(
+    outcome: &WriteOutcome,
+    conversations: &mut HashMap<String, Option<Conversation>>,
+) -> Option<Conversation> {
+    match outcome {
+        WriteOutcome::Message(m) => conversations
+            .insert(m.room.clone(), Conversation::after(m))
+            .flatten(),
+        WriteOutcome::Cleared {
+            room,
+            last_cleared_id: Some(_),
+        } => {
+            conversations.insert(room.clone(), None);
+            None
+        }
+        _ => None,
     }
 }
 

@@ -13,6 +13,7 @@ pub struct Server {
 
 impl Server {
     pub fn new(base: &str, connections: usize) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(connections.max(1))
             .http1_only()

@@ -181,50 +181,72 @@ fn bot_from_row(row: &SqliteRow) -> Result<Bot, StoreError> {
     })
 }
 
-async fn insert_message(
+/// Inserts a run of messages with one multi-row statement: per-statement
+/// overhead, not SQLite, dominates small inserts.
+async fn insert_messages(
     tx: &mut Transaction<'_, Sqlite>,
-    m: &NewMessage,
-) -> Result<Message, StoreError> {
+    run: &[&NewMessage],
+) -> Result<Vec<Message>, StoreError> {
     let when = now_seconds();
-    let state = m.state.as_ref().map(|s| s.to_string());
-    let row = bound!(
-        Query::insert()
-            .into_table(Messages::Table)
-            .columns(MESSAGE_COLUMNS[1..].iter().copied())
-            .values_panic([
-                m.room.clone().into(),
-                m.author.clone().into(),
-                m.kind().as_str().into(),
-                m.text.clone().into(),
-                when.into(),
-                m.image.clone().into(),
-                m.media.clone().into(),
-                m.css.clone().into(),
-                m.js.clone().into(),
-                m.from_bot.into(),
-                m.base_url.clone().into(),
-                state.into(),
-            ])
-            .returning_col(Messages::Id)
-    )
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(Message {
-        id: row.try_get(0)?,
-        room: m.room.clone(),
-        author: m.author.clone(),
-        kind: m.kind(),
-        text: m.text.clone(),
-        when,
-        image: m.image.clone(),
-        media: m.media.clone(),
-        css: m.css.clone(),
-        js: m.js.clone(),
-        from_bot: m.from_bot,
-        base_url: m.base_url.clone(),
-        state: m.state.clone(),
-    })
+    let mut insert = Query::insert();
+    insert
+        .into_table(Messages::Table)
+        .columns(MESSAGE_COLUMNS[1..].iter().copied())
+        .returning_col(Messages::Id);
+    for m in run {
+        insert.values_panic([
+            m.room.clone().into(),
+            m.author.clone().into(),
+            m.kind().as_str().into(),
+            m.text.clone().into(),
+            when.into(),
+            m.image.clone().into(),
+            m.media.clone().into(),
+            m.css.clone().into(),
+            m.js.clone().into(),
+            m.from_bot.into(),
+            m.base_url.clone().into(),
+            m.state.as_ref().map(|s| s.to_string()).into(),
+        ]);
+    }
+    let rows = bound!(insert).fetch_all(&mut **tx).await?;
+    // Rows get increasing ids in VALUES order; RETURNING's order is not
+    // promised, so sort rather than trust it.
+    let mut ids = rows
+        .iter()
+        .map(|r| r.try_get::<i64, _>(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort_unstable();
+    if ids.len() != run.len() {
+        return Err(StoreError(format!(
+            "inserted {} messages but got {} ids",
+            run.len(),
+            ids.len()
+        )));
+    }
+    Ok(run
+        .iter()
+        .zip(ids)
+        .map(|(m, id)| Message {
+            id,
+            room: m.room.clone(),
+            author: m.author.clone(),
+            kind: m.kind(),
+            text: m.text.clone(),
+            when,
+            image: m.image.clone(),
+            media: m.media.clone(),
+            css: m.css.clone(),
+            js: m.js.clone(),
+            from_bot: m.from_bot,
+            base_url: m.base_url.clone(),
+            state: m.state.clone(),
+        })
+        .collect())
 }
+
+/// Most rows in one INSERT (12 bound values each, well under SQLite's cap).
+const MAX_ROWS_PER_INSERT: usize = 256;
 
 async fn find_bot(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<Option<Bot>, StoreError> {
     bound!(
@@ -406,11 +428,25 @@ impl Store for SqliteStore {
     async fn write(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
         let mut tx = self.writer.begin().await?;
         let mut outcomes = Vec::with_capacity(ops.len());
-        for op in ops {
-            let outcome = match op {
-                WriteOp::InsertMessage(m) => {
-                    WriteOutcome::Message(insert_message(&mut tx, m).await?)
-                }
+        let mut i = 0;
+        while i < ops.len() {
+            // Consecutive inserts go out as one statement.
+            let run: Vec<&NewMessage> = ops[i..]
+                .iter()
+                .take(MAX_ROWS_PER_INSERT)
+                .map_while(|op| match op {
+                    WriteOp::InsertMessage(m) => Some(m),
+                    _ => None,
+                })
+                .collect();
+            if !run.is_empty() {
+                i += run.len();
+                let inserted = insert_messages(&mut tx, &run).await?;
+                outcomes.extend(inserted.into_iter().map(WriteOutcome::Message));
+                continue;
+            }
+            let outcome = match &ops[i] {
+                WriteOp::InsertMessage(_) => unreachable!("handled as a run above"),
                 WriteOp::UpsertBot {
                     bot,
                     max_bots_per_room,
@@ -419,6 +455,7 @@ impl Store for SqliteStore {
                 WriteOp::ClearRoom(room) => clear_room(&mut tx, room).await?,
             };
             outcomes.push(outcome);
+            i += 1;
         }
         tx.commit().await?;
         Ok(outcomes)
