@@ -14,7 +14,10 @@ CREATE TABLE messages (
     from_bot INTEGER,
     base_url TEXT,
     -- JSON text of the conversation state; NULL when the message carries none.
-    state    TEXT
+    state    TEXT,
+    -- The whole message as its API JSON, written once at insert so history
+    -- is served without decoding and encoding every row again.
+    json     TEXT    NOT NULL
 );
 CREATE INDEX messages_room_id ON messages (room, id);
 

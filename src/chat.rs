@@ -15,7 +15,7 @@ use crate::config::Limits;
 use crate::error::AppError;
 use crate::matcher::{BotCache, CompiledBot};
 use crate::model::{Bot, BotInput, Conversation, Kind, Message, NewMessage};
-use crate::store::{RoomSnapshot, Store, WriteOp, WriteOutcome};
+use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
 use crate::texts;
 use crate::writer::Writer;
 
@@ -41,6 +41,40 @@ pub struct FormSubmission {
     /// The form's raw `action` attribute.
     pub action_url: Option<String>,
     pub form_data: Value,
+}
+
+/// What a new subscriber is sent before live events.
+pub struct Replay {
+    pub clear_point: Option<i64>,
+    pub bots: Vec<Bot>,
+    /// Messages after `since` (or after the clear point, if that is later).
+    pub history: History,
+}
+
+/// A cursor over a room's messages, ascending by id.
+pub struct History {
+    store: Arc<dyn Store>,
+    room: String,
+    after: i64,
+}
+
+impl History {
+    /// The next page: at most `limit` messages as JSON objects joined by
+    /// `separator`, or `None` at the end.
+    pub async fn next_page(
+        &mut self,
+        limit: usize,
+        separator: &str,
+    ) -> Result<Option<JsonPage>, AppError> {
+        let page = self
+            .store
+            .message_page(&self.room, self.after, limit, separator)
+            .await?;
+        if let Some(p) = &page {
+            self.after = p.last_id;
+        }
+        Ok(page)
+    }
 }
 
 /// The bot a call goes to: a bot of the room, or a transient one known only
@@ -310,27 +344,44 @@ impl Chat {
         Ok(())
     }
 
-    pub async fn messages(&self, room: &str, since: i64) -> Result<Vec<Message>, AppError> {
+    /// The room's messages after `since`, read page by page so a long
+    /// history never sits in memory whole.
+    pub fn messages(&self, room: &str, since: i64) -> Result<History, AppError> {
         self.check_room(room)?;
-        Ok(self.store.messages_since(room, since).await?)
+        Ok(History {
+            store: Arc::clone(&self.store),
+            room: room.to_owned(),
+            after: since,
+        })
     }
 
     pub async fn bots(&self, room: Option<&str>) -> Result<Vec<Bot>, AppError> {
         Ok(self.store.bots(room).await?)
     }
 
-    /// Subscribes to a room, then reads its snapshot: everything committed
-    /// before the read is in the snapshot, everything after it arrives on
-    /// the subscription (the websocket drops the overlap by id).
+    /// Subscribes to a room, then reads what a new subscriber is sent
+    /// first. Everything committed before a read is in it, everything
+    /// after the subscription is on the subscription; the websocket drops
+    /// the overlap by message id.
     pub async fn subscribe(
         &self,
         room: &str,
         since: i64,
-    ) -> Result<(Subscription, RoomSnapshot), AppError> {
+    ) -> Result<(Subscription, Replay), AppError> {
         self.check_room(room)?;
         let subscription = self.broker.subscribe(room);
-        let snapshot = self.store.snapshot(room, since).await?;
-        Ok((subscription, snapshot))
+        let clear_point = self.store.clear_point(room).await?;
+        let bots = self.store.bots(Some(room)).await?;
+        let after = match clear_point {
+            Some(c) if c >= since => c,
+            _ => since,
+        };
+        let replay = Replay {
+            clear_point,
+            bots,
+            history: self.messages(room, after)?,
+        };
+        Ok((subscription, replay))
     }
 
     pub async fn healthy(&self) -> Result<(), AppError> {

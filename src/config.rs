@@ -46,6 +46,10 @@ pub struct Config {
     pub ws_send_timeout: Duration,
     /// How long in-flight requests get to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Messages read per page when streaming history (GET) and replaying
+    /// it (websocket): bounds the memory one long history takes.
+    pub history_page: usize,
+    pub replay_page: usize,
 }
 
 impl Default for Config {
@@ -59,6 +63,8 @@ impl Default for Config {
             ws_lag_events: 1024,
             ws_send_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
+            history_page: 5000,
+            replay_page: 1000,
         }
     }
 }

@@ -273,6 +273,10 @@ async fn every_response_has_no_cache_and_permissive_cors() {
 async fn bots_are_created_updated_listed_and_deleted() {
     let app = spawn_app().await;
     let mut room_a = app.subscribe("a", None).await;
+    // Wait until the stream is live: a bot added during the connect-time
+    // replay may be announced twice (put_bot is an idempotent upsert).
+    let ready = app.say("a", "ready").await;
+    assert_eq!(room_a.next().await["data"], ready);
     let created = app
         .add_bot("a", "Echo", "http://127.0.0.1:1/echo", Some(""))
         .await;

@@ -227,3 +227,70 @@ async fn room_names_with_slashes_and_unicode_stream_too() {
         .await;
     assert_eq!(raw.next().await["data"], m);
 }
+
+#[tokio::test]
+async fn long_histories_stream_and_replay_across_pages() {
+    let app = spawn_app_with(|c| {
+        c.history_page = 7;
+        c.replay_page = 5;
+    })
+    .await;
+    let mut posted = Vec::new();
+    for i in 0..53 {
+        posted.push(app.say("long", &format!("m{i}")).await);
+    }
+    let listed = app.messages("long").await;
+    assert_eq!(listed, posted, "GET streams every page in order");
+    let (_, since) = app
+        .get(&format!(
+            "/api/messages?room=long&since={}",
+            posted[20]["id"]
+        ))
+        .await;
+    assert_eq!(since.as_array().unwrap()[..], posted[21..]);
+
+    let mut ws = app.subscribe("long", posted[9]["id"].as_i64()).await;
+    for expected in &posted[10..] {
+        assert_eq!(&ws.next().await["data"], expected);
+    }
+    ws.assert_quiet(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn a_clear_during_replay_leaves_the_subscriber_with_exactly_the_later_messages() {
+    let app = spawn_app_with(|c| c.replay_page = 2).await;
+    for i in 0..40 {
+        app.say("churn", &format!("old {i}")).await;
+    }
+    // Connect, and clear and post while the replay is paging.
+    let ws_task = {
+        let url = app.ws_url("churn", None);
+        tokio::spawn(async move {
+            let (mut stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+            let mut shown: Vec<Value> = Vec::new();
+            use futures_util::StreamExt;
+            while let Ok(Some(Ok(msg))) =
+                tokio::time::timeout(Duration::from_secs(2), stream.next()).await
+            {
+                let frame: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+                match frame["kind"].as_str().unwrap() {
+                    "clear_messages" => shown.clear(),
+                    "message" => shown.push(frame["data"].clone()),
+                    _ => {}
+                }
+            }
+            shown
+        })
+    };
+    app.post("/api/actions/clear-room-messages", json!({"room": "churn"}))
+        .await;
+    let mut after = Vec::new();
+    for i in 0..5 {
+        after.push(app.say("churn", &format!("new {i}")).await);
+    }
+    let shown = ws_task.await.unwrap();
+    assert_eq!(
+        shown, after,
+        "the browser ends up showing exactly the post-clear messages"
+    );
+}

@@ -115,14 +115,21 @@ pub async fn sqlite_inserts(
         let mut tx = conn.begin().await.map_err(|e| e.to_string())?;
         for _ in 0..batch.max(1) {
             sqlx::query(
-                "INSERT INTO messages (room, author, kind, text, \"when\", image, media, css, js, from_bot, base_url, state) \
-                 VALUES (?, ?, 'user', ?, ?, NULL, NULL, NULL, NULL, NULL, NULL, NULL) RETURNING id",
+                "INSERT INTO messages (room, author, kind, text, \"when\", image, media, css, js, from_bot, base_url, state, json) \
+                 VALUES (?, ?, 'user', ?, ?, NULL, NULL, NULL, NULL, NULL, NULL, NULL, ?)",
             )
             .bind(format!("ceiling-{}", done / 100))
             .bind("bench")
             .bind("benchmark message")
             .bind(0.0f64)
-            .fetch_one(&mut *tx)
+            .bind(
+                json!({"id": done, "room": format!("ceiling-{}", done / 100), "author": "bench",
+                       "kind": "user", "text": "benchmark message", "when": 0.0, "image": null,
+                       "media": null, "css": null, "js": null, "from_bot": null, "base_url": null,
+                       "state": null})
+                .to_string(),
+            )
+            .execute(&mut *tx)
             .await
             .map_err(|e| e.to_string())?;
             done += 1;

@@ -76,6 +76,18 @@ impl Server {
         response.json().await.map_err(|e| e.to_string())
     }
 
+    /// The raw answer of GET /api/messages.
+    pub async fn messages_bytes(&self, room: &str) -> Result<Vec<u8>, String> {
+        let room: String = url::form_urlencoded::byte_serialize(room.as_bytes()).collect();
+        let response = self
+            .http
+            .get(format!("{}/api/messages?room={room}", self.base))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(response.bytes().await.map_err(|e| e.to_string())?.to_vec())
+    }
+
     pub fn ws_url(&self, room: &str, since: i64) -> String {
         let room: String = url::form_urlencoded::byte_serialize(room.as_bytes())
             .collect::<String>()

@@ -136,6 +136,20 @@ pub async fn run(
             "           filled a room with {} messages at {:.0}/s",
             filled.posts, filled.per_second
         ));
+        if wants("catchup") {
+            let r = post::catchup(server, &big, Duration::from_secs(60)).await?;
+            let row = format!(
+                "{} messages: GET all {:.0} ms; websocket replay {:.0} ms ({} frames)",
+                r.messages, r.get_all_ms, r.ws_replay_ms, r.ws_replayed
+            );
+            if r.ws_replayed != r.messages {
+                return Err(format!(
+                    "replay delivered {} of {} messages",
+                    r.ws_replayed, r.messages
+                ));
+            }
+            out.emit("catchup", &r, row);
+        }
         if wants("history") {
             let into_big =
                 post::closed_loop(server, 16, d, plan.max_posts, post::one_room(big.clone())).await;
@@ -153,20 +167,6 @@ pub async fn run(
                     filled.posts, into_big.per_second, into_empty.per_second
                 ),
             );
-        }
-        if wants("catchup") {
-            let r = post::catchup(server, &big, Duration::from_secs(60)).await?;
-            let row = format!(
-                "{} messages: GET all {:.0} ms; websocket replay {:.0} ms ({} frames)",
-                r.messages, r.get_all_ms, r.ws_replay_ms, r.ws_replayed
-            );
-            if r.ws_replayed != r.messages {
-                return Err(format!(
-                    "replay delivered {} of {} messages",
-                    r.ws_replayed, r.messages
-                ));
-            }
-            out.emit("catchup", &r, row);
         }
     }
 

@@ -1,10 +1,12 @@
 //! The JSON API under `/api` (SPEC §3): each handler reads its input, calls
 //! one use case and shapes the answer.
 
+use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -46,14 +48,40 @@ fn query_param(query: &Option<String>, key: &str) -> Option<String> {
 async fn list_messages(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Vec<Message>>, AppError> {
+) -> Result<Response, AppError> {
     let room = query_param(&query, "room")
         .ok_or_else(|| AppError::BadRequest(texts::QUERY_ROOM_REQUIRED.to_owned()))?;
     // A missing or non-integer `since` means "everything".
     let since = query_param(&query, "since")
         .and_then(|s| s.trim().parse::<i64>().ok())
         .unwrap_or(-1);
-    Ok(Json(state.chat.messages(&room, since).await?))
+    let mut history = state.chat.messages(&room, since)?;
+    // The first page is read before answering, so a database failure is
+    // still a clean 503; later pages stream.
+    let page_size = state.config.history_page.max(1);
+    let Some(first) = history.next_page(page_size, ",").await? else {
+        return Ok(json_response(Body::from("[]")));
+    };
+    let first_chunk = Bytes::from(format!("[{}", first.joined));
+    let rest = futures_util::stream::unfold(Some(history), move |cursor| async move {
+        let mut history = cursor?;
+        match history.next_page(page_size, ",").await {
+            Ok(Some(page)) => Some((Ok(Bytes::from(format!(",{}", page.joined))), Some(history))),
+            Ok(None) => Some((Ok(Bytes::from_static(b"]")), None)),
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    let body =
+        futures_util::stream::once(async move { Ok::<_, AppError>(first_chunk) }).chain(rest);
+    Ok(json_response(Body::from_stream(body)))
+}
+
+fn json_response(body: Body) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 #[tracing::instrument(skip_all)]

@@ -20,8 +20,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use crate::broker::Subscription;
+use crate::chat::Replay;
 use crate::model::Event;
-use crate::store::RoomSnapshot;
 
 /// Frames from the browser carry nothing; anything larger than this is
 /// refused (close 1009).
@@ -29,7 +29,9 @@ const MAX_CLIENT_FRAME: usize = 4096;
 /// tungstenite's defaults reserve over 100 KiB per socket; the stream is
 /// almost all outbound and small, so keep the buffers small.
 const READ_BUFFER: usize = 4096;
-const WRITE_BUFFER: usize = 0;
+/// Frames queued before a write: replay sends many per system call, and
+/// live events are flushed one by one anyway.
+const WRITE_BUFFER: usize = 16 * 1024;
 const MAX_WRITE_BUFFER: usize = 1 << 20;
 
 const CLOSE_GOING_AWAY: u16 = 1001;
@@ -134,43 +136,49 @@ type Sink = SplitSink<WebSocket, WsMessage>;
 async fn send_events(
     sink: &mut Sink,
     mut subscription: Subscription,
-    snapshot: RoomSnapshot,
+    replay: Replay,
     since: i64,
     send_timeout: Duration,
     state: &AppState,
 ) -> Option<CloseFrame> {
+    let Replay {
+        clear_point,
+        bots,
+        mut history,
+    } = replay;
     let mut last_id = since;
-    let last_clear = snapshot.clear_point.unwrap_or(i64::MIN);
-    let mut last_clear_seen = last_clear;
-    let mut replay = Vec::with_capacity(snapshot.bots.len() + snapshot.messages.len() + 1);
-    if let Some(clear) = snapshot.clear_point.filter(|c| *c >= since) {
-        replay.push(
-            Event::ClearMessages {
-                room: String::new(),
-                last_cleared_id: clear,
-            }
-            .to_frame_json(),
-        );
+    let mut last_clear_seen = clear_point.unwrap_or(i64::MIN);
+    let mut frames = Vec::with_capacity(bots.len() + 1);
+    if let Some(clear) = clear_point.filter(|c| *c >= since) {
+        frames.push(clear_frame());
         last_id = last_id.max(clear);
     }
-    replay.extend(
-        snapshot
-            .bots
-            .into_iter()
-            .map(|b| Event::PutBot(b).to_frame_json()),
-    );
-    for message in snapshot.messages {
-        last_id = last_id.max(message.id);
-        replay.push(Event::Message(message).to_frame_json());
-    }
-    for text in replay {
-        // `feed` queues without flushing: the replay goes out in few writes.
-        if !timed(send_timeout, sink.feed(WsMessage::Text(text.into()))).await {
+    frames.extend(bots.into_iter().map(|b| Event::PutBot(b).to_frame_json()));
+    loop {
+        for text in frames.drain(..) {
+            // `feed` queues without flushing: a page goes out in few writes.
+            if !timed(send_timeout, sink.feed(WsMessage::Text(text.into()))).await {
+                return None;
+            }
+        }
+        if !timed(send_timeout, sink.flush()).await {
             return None;
         }
-    }
-    if !timed(send_timeout, sink.flush()).await {
-        return None;
+        // Stored JSON never holds a raw newline, so it separates messages.
+        let page = match history
+            .next_page(state.config.replay_page.max(1), "\n")
+            .await
+        {
+            Ok(Some(page)) => page,
+            Ok(None) => break,
+            Err(e) => return close(CLOSE_INTERNAL, e.to_string()),
+        };
+        last_id = last_id.max(page.last_id);
+        frames.extend(
+            page.joined
+                .split('\n')
+                .map(|json| format!(r#"{{"kind":"message","data":{json}}}"#)),
+        );
     }
 
     loop {
@@ -198,11 +206,22 @@ async fn send_events(
                 continue;
             }
             last_clear_seen = clear;
+            // The browser empties its list: anything after the clear point
+            // that the replay already sent must be sent again.
+            last_id = clear;
         }
         if !timed(send_timeout, sink.send(WsMessage::Text(frame.text.clone()))).await {
             return None;
         }
     }
+}
+
+fn clear_frame() -> String {
+    Event::ClearMessages {
+        room: String::new(),
+        last_cleared_id: 0,
+    }
+    .to_frame_json()
 }
 
 /// False when the send failed or the client did not take it in time.

@@ -57,20 +57,32 @@ pub enum WriteOutcome {
     },
 }
 
-/// Everything a new subscriber needs, read at one instant.
-#[derive(Debug, Clone, Default)]
-pub struct RoomSnapshot {
-    pub clear_point: Option<i64>,
-    pub bots: Vec<Bot>,
-    pub messages: Vec<Message>,
+/// A page of a room's messages as their stored JSON texts, joined: serving
+/// history is string concatenation, not decoding and encoding rows.
+#[derive(Debug, Clone)]
+pub struct JsonPage {
+    /// The messages' JSON objects, ascending by id, joined by the separator
+    /// asked for.
+    pub joined: String,
+    pub count: usize,
+    /// Id of the page's last message (where the next page starts).
+    pub last_id: i64,
 }
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies every op in one transaction and reports each op's outcome.
     async fn write(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError>;
-    /// Messages of `room` with id > `since`, ascending.
-    async fn messages_since(&self, room: &str, since: i64) -> Result<Vec<Message>, StoreError>;
+    /// At most `limit` messages of `room` with id > `after`, ascending, as
+    /// JSON joined by `separator` (which JSON text never contains raw, like
+    /// `","` or `"\n"`); `None` when there are none.
+    async fn message_page(
+        &self,
+        room: &str,
+        after: i64,
+        limit: usize,
+        separator: &str,
+    ) -> Result<Option<JsonPage>, StoreError>;
     /// The newest message of `room` whose id is below `before`.
     async fn latest_message_before(
         &self,
@@ -80,9 +92,8 @@ pub trait Store: Send + Sync + 'static {
     /// Bots of `room` (or of every room) in id order.
     async fn bots(&self, room: Option<&str>) -> Result<Vec<Bot>, StoreError>;
     async fn bot(&self, id: i64) -> Result<Option<Bot>, StoreError>;
-    /// Clear point, bots and messages after `since` of one room, consistent
-    /// with each other (one read transaction).
-    async fn snapshot(&self, room: &str, since: i64) -> Result<RoomSnapshot, StoreError>;
+    /// The id of the last message removed by the room's latest clear.
+    async fn clear_point(&self, room: &str) -> Result<Option<i64>, StoreError>;
     /// Answers when the database does.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
-use super::{RoomSnapshot, Store, StoreError, WriteOp, WriteOutcome};
+use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
 use crate::model::{Bot, BotInput, Kind, Message, NewMessage, now_seconds};
 
 #[derive(Iden, Clone, Copy)]
@@ -33,6 +33,7 @@ enum Messages {
     FromBot,
     BaseUrl,
     State,
+    Json,
 }
 
 const MESSAGE_COLUMNS: [Messages; 13] = [
@@ -76,10 +77,14 @@ enum Clears {
     LastClearedId,
 }
 
-#[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// The next message id. The writer is the only writer, so it hands ids
+    /// out itself and can write each message's JSON, id included, in the
+    /// same insert. `None` means "read it from the database" (at start, and
+    /// after a failed write).
+    next_message_id: std::sync::Mutex<Option<i64>>,
 }
 
 macro_rules! bound {
@@ -108,6 +113,7 @@ impl SqliteStore {
             SqliteStore {
                 writer: pool.clone(),
                 readers: pool,
+                next_message_id: Default::default(),
             }
         } else {
             let options = SqliteConnectOptions::new()
@@ -125,7 +131,11 @@ impl SqliteStore {
                 .max_connections(4)
                 .connect_with(options.read_only(true))
                 .await?;
-            SqliteStore { writer, readers }
+            SqliteStore {
+                writer,
+                readers,
+                next_message_id: Default::default(),
+            }
         };
         sqlx::migrate!("./migrations")
             .run(&store.writer)
@@ -140,6 +150,55 @@ impl SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    fn next_id(&self) -> std::sync::MutexGuard<'_, Option<i64>> {
+        self.next_message_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn write_all(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut next_id = *self.next_id();
+        let mut tx = self.writer.begin().await?;
+        let mut outcomes = Vec::with_capacity(ops.len());
+        let mut i = 0;
+        while i < ops.len() {
+            // Consecutive inserts go out as one statement.
+            let run: Vec<&NewMessage> = ops[i..]
+                .iter()
+                .take(MAX_ROWS_PER_INSERT)
+                .map_while(|op| match op {
+                    WriteOp::InsertMessage(m) => Some(m),
+                    _ => None,
+                })
+                .collect();
+            if !run.is_empty() {
+                i += run.len();
+                let first_id = match next_id {
+                    Some(id) => id,
+                    None => read_next_message_id(&mut tx).await?,
+                };
+                next_id = Some(first_id + run.len() as i64);
+                let inserted = insert_messages(&mut tx, &run, first_id).await?;
+                outcomes.extend(inserted.into_iter().map(WriteOutcome::Message));
+                continue;
+            }
+            let outcome = match &ops[i] {
+                WriteOp::InsertMessage(_) => unreachable!("handled as a run above"),
+                WriteOp::UpsertBot {
+                    bot,
+                    max_bots_per_room,
+                } => upsert_bot(&mut tx, bot, *max_bots_per_room).await?,
+                WriteOp::DeleteBot(id) => delete_bot(&mut tx, *id).await?,
+                WriteOp::ClearRoom(room) => clear_room(&mut tx, room).await?,
+            };
+            outcomes.push(outcome);
+            i += 1;
+        }
+        tx.commit().await?;
+        *self.next_id() = next_id;
+        Ok(outcomes)
     }
 
     pub async fn close(&self) {
@@ -181,53 +240,32 @@ fn bot_from_row(row: &SqliteRow) -> Result<Bot, StoreError> {
     })
 }
 
+/// The id the next message gets: one past the largest ever handed out
+/// (AUTOINCREMENT remembers it even after a room is cleared).
+async fn read_next_message_id(tx: &mut Transaction<'_, Sqlite>) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT max(seq) FROM sqlite_sequence WHERE name = 'messages'")
+        .fetch_one(&mut **tx)
+        .await?;
+    let seq: Option<i64> = row.try_get(0)?;
+    Ok(seq.unwrap_or(0) + 1)
+}
+
 /// Inserts a run of messages with one multi-row statement: per-statement
-/// overhead, not SQLite, dominates small inserts.
+/// overhead, not SQLite, dominates small inserts. Ids start at `first_id`.
 async fn insert_messages(
     tx: &mut Transaction<'_, Sqlite>,
     run: &[&NewMessage],
+    first_id: i64,
 ) -> Result<Vec<Message>, StoreError> {
-    let when = now_seconds();
+    // Milliseconds are plenty for `when`.
+    let when = (now_seconds() * 1000.0).round() / 1000.0;
     let mut insert = Query::insert();
     insert
         .into_table(Messages::Table)
-        .columns(MESSAGE_COLUMNS[1..].iter().copied())
-        .returning_col(Messages::Id);
-    for m in run {
-        insert.values_panic([
-            m.room.clone().into(),
-            m.author.clone().into(),
-            m.kind().as_str().into(),
-            m.text.clone().into(),
-            when.into(),
-            m.image.clone().into(),
-            m.media.clone().into(),
-            m.css.clone().into(),
-            m.js.clone().into(),
-            m.from_bot.into(),
-            m.base_url.clone().into(),
-            m.state.as_ref().map(|s| s.to_string()).into(),
-        ]);
-    }
-    let rows = bound!(insert).fetch_all(&mut **tx).await?;
-    // Rows get increasing ids in VALUES order; RETURNING's order is not
-    // promised, so sort rather than trust it.
-    let mut ids = rows
-        .iter()
-        .map(|r| r.try_get::<i64, _>(0))
-        .collect::<Result<Vec<_>, _>>()?;
-    ids.sort_unstable();
-    if ids.len() != run.len() {
-        return Err(StoreError(format!(
-            "inserted {} messages but got {} ids",
-            run.len(),
-            ids.len()
-        )));
-    }
-    Ok(run
-        .iter()
-        .zip(ids)
-        .map(|(m, id)| Message {
+        .columns(MESSAGE_COLUMNS.iter().copied().chain([Messages::Json]));
+    let mut stored = Vec::with_capacity(run.len());
+    for (m, id) in run.iter().zip(first_id..) {
+        let message = Message {
             id,
             room: m.room.clone(),
             author: m.author.clone(),
@@ -241,11 +279,31 @@ async fn insert_messages(
             from_bot: m.from_bot,
             base_url: m.base_url.clone(),
             state: m.state.clone(),
-        })
-        .collect())
+        };
+        let json = serde_json::to_string(&message).map_err(|e| StoreError(e.to_string()))?;
+        insert.values_panic([
+            id.into(),
+            message.room.clone().into(),
+            message.author.clone().into(),
+            message.kind.as_str().into(),
+            message.text.clone().into(),
+            when.into(),
+            message.image.clone().into(),
+            message.media.clone().into(),
+            message.css.clone().into(),
+            message.js.clone().into(),
+            message.from_bot.into(),
+            message.base_url.clone().into(),
+            message.state.as_ref().map(|s| s.to_string()).into(),
+            json.into(),
+        ]);
+        stored.push(message);
+    }
+    bound!(insert).execute(&mut **tx).await?;
+    Ok(stored)
 }
 
-/// Most rows in one INSERT (12 bound values each, well under SQLite's cap).
+/// Most rows in one INSERT (14 bound values each, well under SQLite's cap).
 const MAX_ROWS_PER_INSERT: usize = 256;
 
 async fn find_bot(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<Option<Bot>, StoreError> {
@@ -390,22 +448,16 @@ async fn clear_room(
     })
 }
 
-async fn messages_after(
-    conn: &mut sqlx::SqliteConnection,
-    room: &str,
-    since: i64,
-) -> Result<Vec<Message>, StoreError> {
-    let rows = bound!(
-        Query::select()
-            .columns(MESSAGE_COLUMNS)
-            .from(Messages::Table)
-            .and_where(Expr::col(Messages::Room).eq(room))
-            .and_where(Expr::col(Messages::Id).gt(since))
-            .order_by(Messages::Id, Order::Asc)
-    )
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(message_from_row).collect()
+/// The page's rows: `room`'s messages after `after`, ascending.
+fn page_rows(room: &str, after: i64, limit: usize) -> sea_query::SelectStatement {
+    Query::select()
+        .columns([Messages::Id, Messages::Json])
+        .from(Messages::Table)
+        .and_where(Expr::col(Messages::Room).eq(room))
+        .and_where(Expr::col(Messages::Id).gt(after))
+        .order_by(Messages::Id, Order::Asc)
+        .limit(limit as u64)
+        .to_owned()
 }
 
 async fn bots_of(
@@ -426,45 +478,43 @@ async fn bots_of(
 impl Store for SqliteStore {
     #[tracing::instrument(skip_all, fields(ops = ops.len()))]
     async fn write(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let mut outcomes = Vec::with_capacity(ops.len());
-        let mut i = 0;
-        while i < ops.len() {
-            // Consecutive inserts go out as one statement.
-            let run: Vec<&NewMessage> = ops[i..]
-                .iter()
-                .take(MAX_ROWS_PER_INSERT)
-                .map_while(|op| match op {
-                    WriteOp::InsertMessage(m) => Some(m),
-                    _ => None,
-                })
-                .collect();
-            if !run.is_empty() {
-                i += run.len();
-                let inserted = insert_messages(&mut tx, &run).await?;
-                outcomes.extend(inserted.into_iter().map(WriteOutcome::Message));
-                continue;
-            }
-            let outcome = match &ops[i] {
-                WriteOp::InsertMessage(_) => unreachable!("handled as a run above"),
-                WriteOp::UpsertBot {
-                    bot,
-                    max_bots_per_room,
-                } => upsert_bot(&mut tx, bot, *max_bots_per_room).await?,
-                WriteOp::DeleteBot(id) => delete_bot(&mut tx, *id).await?,
-                WriteOp::ClearRoom(room) => clear_room(&mut tx, room).await?,
-            };
-            outcomes.push(outcome);
-            i += 1;
+        let result = self.write_all(ops).await;
+        if result.is_err() {
+            // The transaction rolled back: re-read the id counter next time.
+            *self.next_id() = None;
         }
-        tx.commit().await?;
-        Ok(outcomes)
+        result
     }
 
     #[tracing::instrument(skip(self))]
-    async fn messages_since(&self, room: &str, since: i64) -> Result<Vec<Message>, StoreError> {
-        let mut conn = self.readers.acquire().await?;
-        messages_after(&mut conn, room, since).await
+    async fn message_page(
+        &self,
+        room: &str,
+        after: i64,
+        limit: usize,
+        separator: &str,
+    ) -> Result<Option<JsonPage>, StoreError> {
+        let row = bound!(
+            Query::select()
+                .expr(Expr::col(Messages::Id).max())
+                .expr(Expr::cust("count(*)"))
+                .expr(Expr::cust_with_values(
+                    r#"group_concat("json", ? ORDER BY "id")"#,
+                    [separator],
+                ))
+                .from_subquery(page_rows(room, after, limit), "page")
+        )
+        .fetch_one(&self.readers)
+        .await?;
+        let count: i64 = row.try_get(1)?;
+        if count == 0 {
+            return Ok(None);
+        }
+        Ok(Some(JsonPage {
+            last_id: row.try_get(0)?,
+            count: usize::try_from(count).unwrap_or(0),
+            joined: row.try_get(2)?,
+        }))
     }
 
     #[tracing::instrument(skip(self))]
@@ -502,31 +552,17 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip(self))]
-    async fn snapshot(&self, room: &str, since: i64) -> Result<RoomSnapshot, StoreError> {
-        // A read transaction pins one WAL snapshot for all three reads.
-        let mut tx = self.readers.begin().await?;
-        let clear_point: Option<i64> = bound!(
+    async fn clear_point(&self, room: &str) -> Result<Option<i64>, StoreError> {
+        Ok(bound!(
             Query::select()
                 .column(Clears::LastClearedId)
                 .from(Clears::Table)
                 .and_where(Expr::col(Clears::Room).eq(room))
         )
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.readers)
         .await?
         .map(|row| row.try_get(0))
-        .transpose()?;
-        let bots = bots_of(&mut tx, Some(room)).await?;
-        let from = match clear_point {
-            Some(c) if c >= since => c,
-            _ => since,
-        };
-        let messages = messages_after(&mut tx, room, from).await?;
-        tx.commit().await?;
-        Ok(RoomSnapshot {
-            clear_point,
-            bots,
-            messages,
-        })
+        .transpose()?)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
