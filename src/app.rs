@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::botcall::BotCaller;
 use crate::broker::Broker;
+use crate::calllog::CallLog;
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -38,6 +39,7 @@ pub async fn serve(
         bot_cache,
         BotCaller::new(config.bot_timeout, config.bot_max_reply_bytes),
         config.limits.clone(),
+        CallLog::new(store.max_bot_call_id().await?, config.bot_calls_per_room),
     ));
     let grace = config.shutdown_grace;
     let state = AppState {

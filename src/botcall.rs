@@ -49,6 +49,18 @@ impl BotFailure {
     }
 }
 
+/// Everything observed of one call, for the bot-call log: the outcome, and
+/// as much of the response as arrived before it ended.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub result: Result<BotReply, BotFailure>,
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    pub content_length: Option<u64>,
+    /// The body as read, capped at the reply-size limit.
+    pub body: Vec<u8>,
+}
+
 /// The kept fields of a valid reply.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BotReply {
@@ -95,7 +107,33 @@ impl BotCaller {
 
     /// POSTs `payload` to `url` and validates the reply.
     #[tracing::instrument(skip(self, payload))]
-    pub async fn call(&self, url: &str, payload: &Value) -> Result<BotReply, BotFailure> {
+    pub async fn call(&self, url: &str, payload: &Value) -> Exchange {
+        let mut exchange = Exchange {
+            result: Err(BotFailure::NoUrl),
+            status: None,
+            content_type: None,
+            content_length: None,
+            body: Vec::new(),
+        };
+        // The time limit covers the whole exchange, body included; what
+        // arrived before it ran out stays in `exchange`.
+        let limited =
+            tokio::time::timeout(self.timeout, self.exchange(url, payload, &mut exchange)).await;
+        exchange.result = match limited {
+            Ok(result) => result,
+            Err(_) => Err(BotFailure::TimedOut {
+                seconds: self.timeout.as_secs_f64(),
+            }),
+        };
+        exchange
+    }
+
+    async fn exchange(
+        &self,
+        url: &str,
+        payload: &Value,
+        seen: &mut Exchange,
+    ) -> Result<BotReply, BotFailure> {
         let url = url.trim();
         if url.is_empty() {
             return Err(BotFailure::NoUrl);
@@ -108,53 +146,61 @@ impl BotCaller {
             )));
         }
         let body = serde_json::to_vec(payload).unwrap_or_default();
-        let exchange = async {
-            let response = self
-                .client
-                .post(parsed)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(classify)?;
-            let status = response.status();
-            if status != reqwest::StatusCode::OK {
-                return Err(BotFailure::Status {
-                    code: status.as_u16(),
-                    reason: status.canonical_reason().unwrap_or("").to_owned(),
-                });
-            }
-            self.read_capped(response).await
-        };
-        let bytes = match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(BotFailure::TimedOut {
-                    seconds: self.timeout.as_secs_f64(),
-                });
-            }
-        };
-        parse_reply(&bytes)
-    }
-
-    async fn read_capped(&self, mut response: reqwest::Response) -> Result<Vec<u8>, BotFailure> {
+        let mut response = self
+            .client
+            .post(parsed)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(classify)?;
+        let status = response.status();
+        seen.status = Some(status.as_u16());
+        seen.content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        seen.content_length = response.content_length();
+        if status != reqwest::StatusCode::OK {
+            // Keep the start of an error page for the log; the rest is moot.
+            let _ = read_capped(&mut response, &mut seen.body, RECORDED_BODY_BYTES).await;
+            return Err(BotFailure::Status {
+                code: status.as_u16(),
+                reason: status.canonical_reason().unwrap_or("").to_owned(),
+            });
+        }
         let limit = self.max_reply_bytes;
-        if response.content_length().is_some_and(|n| n > limit as u64) {
+        if seen.content_length.is_some_and(|n| n > limit as u64) {
+            let _ = read_capped(&mut response, &mut seen.body, RECORDED_BODY_BYTES).await;
             return Err(BotFailure::TooLarge { limit });
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if body.len() + chunk.len() > limit {
-                return Err(BotFailure::TooLarge { limit });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        read_capped(&mut response, &mut seen.body, limit).await?;
+        parse_reply(&seen.body)
     }
 }
 
-/// The innermost cause of an error: "Connection refused (os error 111)"
-/// tells a student more than the layers wrapped around it.
+/// How much of a response body the bot-call log keeps.
+pub const RECORDED_BODY_BYTES: usize = 16 * 1024;
+
+/// Reads the body into `body`, failing once it would pass `limit` bytes
+/// (what fits is kept).
+async fn read_capped(
+    response: &mut reqwest::Response,
+    body: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), BotFailure> {
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        if body.len() + chunk.len() > limit {
+            let fits = limit - body.len();
+            body.extend_from_slice(&chunk[..fits]);
+            return Err(BotFailure::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(())
+}
+
 fn root_cause(e: &dyn std::error::Error) -> String {
     let mut cause = e;
     while let Some(source) = cause.source() {

@@ -9,12 +9,15 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::botcall::{BotCaller, BotFailure, BotReply};
+use crate::botcall::BotCaller;
 use crate::broker::{Broker, Subscription};
+use crate::calllog::{CallLog, FinishedCall};
 use crate::config::Limits;
 use crate::error::AppError;
 use crate::matcher::{BotCache, CompiledBot};
-use crate::model::{Bot, BotInput, Conversation, Kind, Message, NewMessage};
+use crate::model::{
+    Activation, Bot, BotCall, BotInput, CallStart, Conversation, Event, Kind, Message, NewMessage,
+};
 use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
 use crate::texts;
 use crate::writer::Writer;
@@ -47,6 +50,7 @@ pub struct FormSubmission {
 pub struct Replay {
     pub clear_point: Option<i64>,
     pub bots: Vec<Bot>,
+    pub calls_in_flight: Vec<CallStart>,
     /// Messages after `since` (or after the clear point, if that is later).
     pub history: History,
 }
@@ -103,6 +107,7 @@ pub struct Chat {
     bots: Arc<BotCache>,
     caller: BotCaller,
     limits: Limits,
+    calls: CallLog,
 }
 
 fn check_len(field: &str, value: &str, limit: usize) -> Result<(), AppError> {
@@ -127,6 +132,7 @@ impl Chat {
         bots: Arc<BotCache>,
         caller: BotCaller,
         limits: Limits,
+        calls: CallLog,
     ) -> Self {
         Chat {
             store,
@@ -135,6 +141,7 @@ impl Chat {
             bots,
             caller,
             limits,
+            calls,
         }
     }
 
@@ -194,8 +201,10 @@ impl Chat {
                 "state": state,
             });
             let target = Target::from(&bot);
-            let result = self.call(&target, &payload, "conversation").await;
-            self.store_result(&stored.room, &target, result).await?;
+            let call = self
+                .call(&stored.room, &target, payload, Activation::Conversation)
+                .await;
+            self.store_result(&stored.room, &target, call).await?;
             return Ok(stored);
         }
 
@@ -218,8 +227,10 @@ impl Chat {
                 "params": params,
             });
             let target = Target::from(&compiled.bot);
-            let result = self.call(&target, &payload, "match").await;
-            self.store_result(&stored.room, &target, result).await?;
+            let call = self
+                .call(&stored.room, &target, payload, Activation::Match)
+                .await;
+            self.store_result(&stored.room, &target, call).await?;
         }
         Ok(stored)
     }
@@ -267,8 +278,9 @@ impl Chat {
         if let Some((_, state)) = in_conversation(now, &room_bots) {
             payload["state"] = state;
         }
-        let result = self.call(&target, &payload, "form").await;
-        if target.id.is_none() && result.as_ref().is_ok_and(|r| r.state.is_some()) {
+        let call = self.call(room, &target, payload, Activation::Form).await;
+        let reply = call.exchange.result.as_ref();
+        if target.id.is_none() && reply.is_ok_and(|r| r.state.is_some()) {
             // The conversation needs a bot id to come back to.
             let created = self
                 .writer
@@ -288,7 +300,7 @@ impl Chat {
                 _ => tracing::warn!(room, "room full: no (Auto) bot for the conversation"),
             }
         }
-        self.store_result(room, &target, result).await
+        self.store_result(room, &target, call).await
     }
 
     #[tracing::instrument(skip_all, fields(room = %input.room))]
@@ -379,6 +391,7 @@ impl Chat {
         let replay = Replay {
             clear_point,
             bots,
+            calls_in_flight: self.calls.in_flight(room),
             history: self.messages(room, after)?,
         };
         Ok((subscription, replay))
@@ -413,38 +426,53 @@ impl Chat {
         }
     }
 
+    /// Calls a bot, announcing the call to the room while it is in flight.
     async fn call(
         &self,
+        room: &str,
         target: &Target,
-        payload: &Value,
-        kind: &str,
-    ) -> Result<BotReply, BotFailure> {
+        payload: Value,
+        activation: Activation,
+    ) -> FinishedCall {
+        let start = self
+            .calls
+            .begin(room, target.id, &target.name, &target.url, activation);
+        self.broker.publish(&Event::BotCallStarted(start.clone()));
         let started = Instant::now();
-        let result = self.caller.call(&target.url, payload).await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(f) => f.outcome(),
-        };
+        let exchange = self.caller.call(&target.url, &payload).await;
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
+            call_id = start.id,
             bot_id = target.id,
             bot = %target.name,
             url = %target.url,
-            activation = kind,
-            outcome,
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            activation = activation.as_str(),
+            outcome = match &exchange.result {
+                Ok(_) => "ok",
+                Err(f) => f.outcome(),
+            },
+            latency_ms,
             "bot call"
         );
-        result
+        FinishedCall {
+            start,
+            request: payload,
+            exchange,
+            latency_ms,
+        }
     }
 
+    /// Posts what a call produced (the reply, or a system message saying
+    /// what went wrong) and records the call.
     async fn store_result(
         &self,
         room: &str,
         target: &Target,
-        result: Result<BotReply, BotFailure>,
+        call: FinishedCall,
     ) -> Result<(), AppError> {
-        match result {
+        let stored = match &call.exchange.result {
             Ok(reply) => {
+                let reply = reply.clone();
                 self.insert(NewMessage {
                     room: room.to_owned(),
                     author: reply.author.unwrap_or_else(|| target.name.clone()),
@@ -458,14 +486,112 @@ impl Chat {
                     base_url: Some(target.url.clone()),
                     state: reply.state,
                 })
-                .await?;
+                .await
+                .map(|m| (m, None))
             }
             Err(failure) => {
-                let text = texts::bot_failure(&target.name, &target.url, &failure);
-                self.post_system(room, text).await?;
+                let text = texts::bot_failure(&target.name, &target.url, failure);
+                self.post_system(room, text.clone())
+                    .await
+                    .map(|m| (m, Some(text)))
+            }
+        };
+        match stored {
+            Ok((message, error)) => {
+                self.record(call, target.id, Some(message.id), error).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.record(call, target.id, None, None).await;
+                Err(e)
             }
         }
-        Ok(())
+    }
+
+    /// Keeps the call's record; subscribers hear it finished.
+    async fn record(
+        &self,
+        call: FinishedCall,
+        bot_id: Option<i64>,
+        message_id: Option<i64>,
+        error: Option<String>,
+    ) -> BotCall {
+        let record = self.calls.finish(call, bot_id, message_id, error);
+        let op = WriteOp::RecordCall {
+            call: Box::new(record.clone()),
+            keep_per_room: self.calls.keep_per_room(),
+        };
+        if let Err(e) = self.writer.write(op).await {
+            // The log is a debugging aid: the room's messages stand. Still
+            // tell subscribers the call is over.
+            tracing::warn!(call_id = record.id, error = %e, "could not record a bot call");
+            self.broker.publish(&Event::BotCallFinished(record.clone()));
+        }
+        record
+    }
+
+    /// Sends a bot a clearly marked test message; nothing is posted into
+    /// the room. Returns the call's record.
+    #[tracing::instrument(skip(self))]
+    pub async fn test_bot(&self, id: i64) -> Result<BotCall, AppError> {
+        let bot = self
+            .store
+            .bot(id)
+            .await?
+            .ok_or_else(|| AppError::BadRequest(texts::unknown_bot(id)))?;
+        let payload = json!({
+            "room": bot.room,
+            "author": texts::SYSTEM_AUTHOR,
+            "text": "test",
+            "params": {},
+        });
+        let target = Target::from(&bot);
+        let call = self
+            .call(&bot.room, &target, payload, Activation::Test)
+            .await;
+        Ok(self.record_without_message(call, &target).await)
+    }
+
+    /// Sends a recorded request again to the same URL; nothing is posted
+    /// into the room. Returns the new call's record.
+    #[tracing::instrument(skip(self))]
+    pub async fn replay_call(&self, call_id: i64) -> Result<BotCall, AppError> {
+        let old = self
+            .store
+            .bot_call(call_id)
+            .await?
+            .ok_or_else(|| AppError::BadRequest(texts::unknown_call(call_id)))?;
+        let target = Target {
+            id: old.bot_id,
+            name: old.bot_name.clone(),
+            url: old.url.clone(),
+        };
+        let call = self
+            .call(&old.room, &target, old.request, Activation::Replay)
+            .await;
+        Ok(self.record_without_message(call, &target).await)
+    }
+
+    async fn record_without_message(&self, call: FinishedCall, target: &Target) -> BotCall {
+        // What would have been posted, so the student sees the same words.
+        let error = call
+            .exchange
+            .result
+            .as_ref()
+            .err()
+            .map(|f| texts::bot_failure(&target.name, &target.url, f));
+        self.record(call, target.id, None, error).await
+    }
+
+    /// Recorded calls of a room, ascending, optionally of one bot.
+    pub async fn bot_calls(
+        &self,
+        room: &str,
+        bot_id: Option<i64>,
+        since: i64,
+    ) -> Result<Vec<BotCall>, AppError> {
+        self.check_room(room)?;
+        Ok(self.store.bot_calls(room, bot_id, since).await?)
     }
 }
 

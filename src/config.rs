@@ -50,6 +50,8 @@ pub struct Config {
     /// it (websocket): bounds the memory one long history takes.
     pub history_page: usize,
     pub replay_page: usize,
+    /// Bot calls kept per room for the bot-call log.
+    pub bot_calls_per_room: usize,
 }
 
 impl Default for Config {
@@ -65,6 +67,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(30),
             history_page: 5000,
             replay_page: 1000,
+            bot_calls_per_room: 200,
         }
     }
 }

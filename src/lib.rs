@@ -8,6 +8,7 @@
 pub mod app;
 pub mod botcall;
 pub mod broker;
+pub mod calllog;
 pub mod chat;
 pub mod cli;
 pub mod config;

@@ -113,8 +113,88 @@ pub struct BotInput {
     pub url: String,
 }
 
-/// What a room's subscribers are told. Only `Message` carries an id, which
-/// is what the websocket uses to drop duplicates between replay and live.
+/// Why a bot was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// Its pattern or name matched a message.
+    Match,
+    /// It holds the room's conversation.
+    Conversation,
+    /// A form in one of its messages was submitted.
+    Form,
+    /// Someone pressed "Test" on it.
+    Test,
+    /// A recorded call was sent again.
+    Replay,
+}
+
+impl Activation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activation::Match => "match",
+            Activation::Conversation => "conversation",
+            Activation::Form => "form",
+            Activation::Test => "test",
+            Activation::Replay => "replay",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Activation> {
+        [
+            Activation::Match,
+            Activation::Conversation,
+            Activation::Form,
+            Activation::Test,
+            Activation::Replay,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// A call going out to a bot (announced while it is in flight).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallStart {
+    pub id: i64,
+    pub room: String,
+    /// `None` for a transient bot known only by a form's URL.
+    pub bot_id: Option<i64>,
+    pub bot_name: String,
+    pub url: String,
+    pub activation: Activation,
+    pub started: f64,
+}
+
+/// The record of one finished bot call: what was sent, what came back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BotCall {
+    pub id: i64,
+    pub room: String,
+    pub bot_id: Option<i64>,
+    pub bot_name: String,
+    pub url: String,
+    pub activation: Activation,
+    /// The exact JSON sent.
+    pub request: Value,
+    pub started: f64,
+    pub latency_ms: Option<f64>,
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    pub content_length: Option<u64>,
+    /// The start of the response body as text.
+    pub response_body: Option<String>,
+    pub response_truncated: bool,
+    /// "ok", or which failure of SPEC §4.
+    pub outcome: String,
+    /// The system message posted for a failure (HTML).
+    pub error: Option<String>,
+    /// The room message this call produced (reply or error), if any.
+    pub message_id: Option<i64>,
+}
+
+/// What a room's subscribers are told. Messages carry an id, which is what
+/// the websocket uses to drop duplicates between replay and live events.
 #[derive(Debug, Clone)]
 pub enum Event {
     Message(Message),
@@ -125,6 +205,9 @@ pub enum Event {
         room: String,
         last_cleared_id: i64,
     },
+    BotCallStarted(CallStart),
+    /// Sent without the response body, which can be large.
+    BotCallFinished(BotCall),
 }
 
 impl Event {
@@ -133,6 +216,8 @@ impl Event {
             Event::Message(m) => &m.room,
             Event::PutBot(b) | Event::DeleteBot(b) => &b.room,
             Event::ClearMessages { room, .. } => room,
+            Event::BotCallStarted(c) => &c.room,
+            Event::BotCallFinished(c) => &c.room,
         }
     }
 
@@ -162,6 +247,20 @@ impl Event {
                 kind: "clear_messages",
                 data: Empty {},
             }),
+            Event::BotCallStarted(c) => serde_json::to_string(&Frame {
+                kind: "bot_call_started",
+                data: c,
+            }),
+            Event::BotCallFinished(c) => {
+                let mut data = serde_json::to_value(c).unwrap_or_default();
+                if let Some(obj) = data.as_object_mut() {
+                    obj.remove("response_body");
+                }
+                serde_json::to_string(&Frame {
+                    kind: "bot_call_finished",
+                    data,
+                })
+            }
         };
         // Serialising these plain structs cannot fail: every key is a string
         // and every value a JSON value.

@@ -180,6 +180,10 @@ pub fn unknown_bot(id: i64) -> String {
     format!("There is no bot with id {id}")
 }
 
+pub fn unknown_call(id: i64) -> String {
+    format!("There is no recorded bot call with id {id}")
+}
+
 pub fn too_many_bots(limit: usize) -> String {
     format!("A room can hold at most {limit} bots; delete one first")
 }

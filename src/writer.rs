@@ -179,6 +179,9 @@ fn publish(outcome: &WriteOutcome, broker: &Broker, bots: &BotCache) {
             room: room.clone(),
             last_cleared_id: *last,
         }),
+        WriteOutcome::CallRecorded(call) => {
+            broker.publish(&Event::BotCallFinished((**call).clone()));
+        }
         WriteOutcome::Deleted(None)
         | WriteOutcome::Cleared { .. }
         | WriteOutcome::BotLimitReached => {}

@@ -13,7 +13,7 @@ use super::AppState;
 use super::input::JsonObject;
 use crate::chat::{FormSubmission, UserMessage};
 use crate::error::AppError;
-use crate::model::{Bot, BotInput, Message};
+use crate::model::{Bot, BotCall, BotInput, Message};
 use crate::texts;
 
 const SPEC: &str = include_str!("../../api.yaml");
@@ -30,6 +30,9 @@ pub fn router() -> Router<AppState> {
             post(clear_room_messages),
         )
         .route("/api/actions/clear-room-state", post(clear_room_state))
+        .route("/api/bot-calls", get(list_bot_calls))
+        .route("/api/actions/bot-test", post(test_bot))
+        .route("/api/actions/bot-replay", post(replay_call))
         .route("/api/spec", get(spec))
         .route("/api", any(no_such_route))
         .route("/api/{*rest}", any(no_such_route))
@@ -167,6 +170,44 @@ async fn clear_room_state(
     let room = body.string("room")?;
     state.chat.clear_room_state(&room).await?;
     Ok(Json(json!({ "room": room })))
+}
+
+#[tracing::instrument(skip_all)]
+async fn list_bot_calls(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<BotCall>>, AppError> {
+    let room = query_param(&query, "room")
+        .ok_or_else(|| AppError::BadRequest(texts::QUERY_ROOM_REQUIRED.to_owned()))?;
+    let bot_id =
+        match query_param(&query, "bot_id") {
+            None => None,
+            Some(v) => Some(v.trim().parse::<i64>().map_err(|_| {
+                AppError::BadRequest(texts::field_wrong_type("bot_id", "an integer"))
+            })?),
+        };
+    let since = query_param(&query, "since")
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or(-1);
+    Ok(Json(state.chat.bot_calls(&room, bot_id, since).await?))
+}
+
+#[tracing::instrument(skip_all)]
+async fn test_bot(
+    State(state): State<AppState>,
+    body: JsonObject,
+) -> Result<Json<BotCall>, AppError> {
+    Ok(Json(state.chat.test_bot(body.integer("id")?).await?))
+}
+
+#[tracing::instrument(skip_all)]
+async fn replay_call(
+    State(state): State<AppState>,
+    body: JsonObject,
+) -> Result<Json<BotCall>, AppError> {
+    Ok(Json(
+        state.chat.replay_call(body.integer("call_id")?).await?,
+    ))
 }
 
 async fn spec() -> Response {

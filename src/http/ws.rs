@@ -144,6 +144,7 @@ async fn send_events(
     let Replay {
         clear_point,
         bots,
+        calls_in_flight,
         mut history,
     } = replay;
     let mut last_id = since;
@@ -154,6 +155,11 @@ async fn send_events(
         last_id = last_id.max(clear);
     }
     frames.extend(bots.into_iter().map(|b| Event::PutBot(b).to_frame_json()));
+    frames.extend(
+        calls_in_flight
+            .into_iter()
+            .map(|c| Event::BotCallStarted(c).to_frame_json()),
+    );
     loop {
         for text in frames.drain(..) {
             // `feed` queues without flushing: a page goes out in few writes.

@@ -9,7 +9,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 
-use crate::model::{Bot, BotInput, Message, NewMessage};
+use crate::model::{Bot, BotCall, BotInput, Message, NewMessage};
 
 /// The database could not do what was asked (busy, read-only, full, gone).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -36,6 +36,12 @@ pub enum WriteOp {
     DeleteBot(i64),
     /// Delete a room's messages and remember the last id deleted.
     ClearRoom(String),
+    /// Keep a bot call's record (its id already assigned), then drop the
+    /// room's records beyond the newest `keep_per_room`.
+    RecordCall {
+        call: Box<BotCall>,
+        keep_per_room: usize,
+    },
 }
 
 /// What one `WriteOp` did, in the same order as the ops.
@@ -55,6 +61,7 @@ pub enum WriteOutcome {
         room: String,
         last_cleared_id: Option<i64>,
     },
+    CallRecorded(Box<BotCall>),
 }
 
 /// A page of a room's messages as their stored JSON texts, joined: serving
@@ -92,6 +99,17 @@ pub trait Store: Send + Sync + 'static {
     /// Bots of `room` (or of every room) in id order.
     async fn bots(&self, room: Option<&str>) -> Result<Vec<Bot>, StoreError>;
     async fn bot(&self, id: i64) -> Result<Option<Bot>, StoreError>;
+    /// Recorded bot calls of `room` with id > `since`, ascending, optionally
+    /// of one bot only.
+    async fn bot_calls(
+        &self,
+        room: &str,
+        bot_id: Option<i64>,
+        since: i64,
+    ) -> Result<Vec<BotCall>, StoreError>;
+    async fn bot_call(&self, id: i64) -> Result<Option<BotCall>, StoreError>;
+    /// The largest bot call id ever recorded (0 when none).
+    async fn max_bot_call_id(&self) -> Result<i64, StoreError>;
     /// The id of the last message removed by the room's latest clear.
     async fn clear_point(&self, room: &str) -> Result<Option<i64>, StoreError>;
     /// Answers when the database does.

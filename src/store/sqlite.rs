@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
 use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
-use crate::model::{Bot, BotInput, Kind, Message, NewMessage, now_seconds};
+use crate::model::{Activation, Bot, BotCall, BotInput, Kind, Message, NewMessage, now_seconds};
 
 #[derive(Iden, Clone, Copy)]
 enum Messages {
@@ -68,6 +68,48 @@ const BOT_COLUMNS: [Bots; 5] = [
     Bots::Name,
     Bots::RespondsTo,
     Bots::Url,
+];
+
+#[derive(Iden, Clone, Copy)]
+enum BotCalls {
+    Table,
+    Id,
+    Room,
+    BotId,
+    BotName,
+    Url,
+    Activation,
+    Request,
+    Started,
+    LatencyMs,
+    Status,
+    ContentType,
+    ContentLength,
+    ResponseBody,
+    ResponseTruncated,
+    Outcome,
+    Error,
+    MessageId,
+}
+
+const BOT_CALL_COLUMNS: [BotCalls; 17] = [
+    BotCalls::Id,
+    BotCalls::Room,
+    BotCalls::BotId,
+    BotCalls::BotName,
+    BotCalls::Url,
+    BotCalls::Activation,
+    BotCalls::Request,
+    BotCalls::Started,
+    BotCalls::LatencyMs,
+    BotCalls::Status,
+    BotCalls::ContentType,
+    BotCalls::ContentLength,
+    BotCalls::ResponseBody,
+    BotCalls::ResponseTruncated,
+    BotCalls::Outcome,
+    BotCalls::Error,
+    BotCalls::MessageId,
 ];
 
 #[derive(Iden, Clone, Copy)]
@@ -192,6 +234,10 @@ impl SqliteStore {
                 } => upsert_bot(&mut tx, bot, *max_bots_per_room).await?,
                 WriteOp::DeleteBot(id) => delete_bot(&mut tx, *id).await?,
                 WriteOp::ClearRoom(room) => clear_room(&mut tx, room).await?,
+                WriteOp::RecordCall {
+                    call,
+                    keep_per_room,
+                } => record_call(&mut tx, call, *keep_per_room).await?,
             };
             outcomes.push(outcome);
             i += 1;
@@ -228,6 +274,88 @@ fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
             None => None,
         },
     })
+}
+
+fn bot_call_from_row(row: &SqliteRow) -> Result<BotCall, StoreError> {
+    let activation: String = row.try_get("activation")?;
+    let request: String = row.try_get("request")?;
+    let status: Option<i64> = row.try_get("status")?;
+    let length: Option<i64> = row.try_get("content_length")?;
+    Ok(BotCall {
+        id: row.try_get("id")?,
+        room: row.try_get("room")?,
+        bot_id: row.try_get("bot_id")?,
+        bot_name: row.try_get("bot_name")?,
+        url: row.try_get("url")?,
+        activation: Activation::parse(&activation)
+            .ok_or_else(|| StoreError(format!("unknown activation {activation:?}")))?,
+        request: serde_json::from_str(&request).map_err(|e| StoreError(e.to_string()))?,
+        started: row.try_get("started")?,
+        latency_ms: row.try_get("latency_ms")?,
+        status: status.and_then(|s| u16::try_from(s).ok()),
+        content_type: row.try_get("content_type")?,
+        content_length: length.and_then(|l| u64::try_from(l).ok()),
+        response_body: row.try_get("response_body")?,
+        response_truncated: row.try_get("response_truncated")?,
+        outcome: row.try_get("outcome")?,
+        error: row.try_get("error")?,
+        message_id: row.try_get("message_id")?,
+    })
+}
+
+async fn record_call(
+    tx: &mut Transaction<'_, Sqlite>,
+    call: &BotCall,
+    keep_per_room: usize,
+) -> Result<WriteOutcome, StoreError> {
+    bound!(
+        Query::insert()
+            .into_table(BotCalls::Table)
+            .columns(BOT_CALL_COLUMNS)
+            .values_panic([
+                call.id.into(),
+                call.room.clone().into(),
+                call.bot_id.into(),
+                call.bot_name.clone().into(),
+                call.url.clone().into(),
+                call.activation.as_str().into(),
+                call.request.to_string().into(),
+                call.started.into(),
+                call.latency_ms.into(),
+                call.status.map(i64::from).into(),
+                call.content_type.clone().into(),
+                call.content_length
+                    .and_then(|l| i64::try_from(l).ok())
+                    .into(),
+                call.response_body.clone().into(),
+                call.response_truncated.into(),
+                call.outcome.clone().into(),
+                call.error.clone().into(),
+                call.message_id.into(),
+            ])
+    )
+    .execute(&mut **tx)
+    .await?;
+    // Retention: everything older than the room's newest `keep_per_room`.
+    let oldest_kept = Query::select()
+        .column(BotCalls::Id)
+        .from(BotCalls::Table)
+        .and_where(Expr::col(BotCalls::Room).eq(call.room.as_str()))
+        .order_by(BotCalls::Id, Order::Desc)
+        .limit(1)
+        .offset(keep_per_room.saturating_sub(1) as u64)
+        .to_owned();
+    bound!(
+        Query::delete()
+            .from_table(BotCalls::Table)
+            .and_where(Expr::col(BotCalls::Room).eq(call.room.as_str()))
+            .and_where(
+                Expr::col(BotCalls::Id).lt(Expr::SubQuery(None, Box::new(oldest_kept.into())))
+            )
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(WriteOutcome::CallRecorded(Box::new(call.clone())))
 }
 
 fn bot_from_row(row: &SqliteRow) -> Result<Bot, StoreError> {
@@ -549,6 +677,48 @@ impl Store for SqliteStore {
     async fn bot(&self, id: i64) -> Result<Option<Bot>, StoreError> {
         let mut conn = self.readers.acquire().await?;
         find_bot(&mut conn, id).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn bot_calls(
+        &self,
+        room: &str,
+        bot_id: Option<i64>,
+        since: i64,
+    ) -> Result<Vec<BotCall>, StoreError> {
+        let mut q = Query::select();
+        q.columns(BOT_CALL_COLUMNS)
+            .from(BotCalls::Table)
+            .and_where(Expr::col(BotCalls::Room).eq(room))
+            .and_where(Expr::col(BotCalls::Id).gt(since));
+        if let Some(bot_id) = bot_id {
+            q.and_where(Expr::col(BotCalls::BotId).eq(bot_id));
+        }
+        q.order_by(BotCalls::Id, Order::Asc);
+        let rows = bound!(q).fetch_all(&self.readers).await?;
+        rows.iter().map(bot_call_from_row).collect()
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn bot_call(&self, id: i64) -> Result<Option<BotCall>, StoreError> {
+        bound!(
+            Query::select()
+                .columns(BOT_CALL_COLUMNS)
+                .from(BotCalls::Table)
+                .and_where(Expr::col(BotCalls::Id).eq(id))
+        )
+        .fetch_optional(&self.readers)
+        .await?
+        .as_ref()
+        .map(bot_call_from_row)
+        .transpose()
+    }
+
+    async fn max_bot_call_id(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT max(seq) FROM sqlite_sequence WHERE name = 'bot_calls'")
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
     }
 
     #[tracing::instrument(skip(self))]

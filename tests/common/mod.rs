@@ -272,7 +272,7 @@ pub struct Recorded {
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
-    pub body: String,
+    pub body: Vec<u8>,
     pub delay: Duration,
 }
 
@@ -280,15 +280,19 @@ impl Answer {
     pub fn json(v: Value) -> Self {
         Answer {
             status: 200,
-            body: v.to_string(),
+            body: v.to_string().into_bytes(),
             delay: Duration::ZERO,
         }
     }
 
     pub fn raw(status: u16, body: &str) -> Self {
+        Self::bytes(status, body.as_bytes().to_vec())
+    }
+
+    pub fn bytes(status: u16, body: Vec<u8>) -> Self {
         Answer {
             status,
-            body: body.to_owned(),
+            body,
             delay: Duration::ZERO,
         }
     }
