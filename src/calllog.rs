@@ -26,15 +26,17 @@ pub struct FinishedCall {
 }
 
 impl CallLog {
-    /// `last_id`: the largest call id already recorded.
+    /// `last_id`: the largest call id already recorded. `keep_per_room` 0
+    /// keeps no records (calls are still announced).
     pub fn new(last_id: i64, keep_per_room: usize) -> Self {
         CallLog {
             last_id: AtomicI64::new(last_id),
             in_flight: Mutex::new(HashMap::new()),
-            keep_per_room: keep_per_room.max(1),
+            keep_per_room,
         }
     }
 
+    /// Records kept per room; 0 when recording is off.
     pub fn keep_per_room(&self) -> usize {
         self.keep_per_room
     }

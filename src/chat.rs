@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
 use crate::texts;
-use crate::writer::Writer;
+use crate::writer::{Pending, Writer};
 
 /// A message typed by a person.
 #[derive(Debug, Clone)]
@@ -53,6 +53,12 @@ pub struct Replay {
     pub calls_in_flight: Vec<CallStart>,
     /// Messages after `since` (or after the clear point, if that is later).
     pub history: History,
+}
+
+/// A bot call's record and its queued write.
+struct RecordWrite {
+    record: BotCall,
+    pending: Option<Pending>,
 }
 
 /// A cursor over a room's messages, ascending by id.
@@ -204,11 +210,13 @@ impl Chat {
             let call = self
                 .call(&stored.room, &target, payload, Activation::Conversation)
                 .await;
-            self.store_result(&stored.room, &target, call).await?;
+            let record = self.store_result(&stored.room, &target, call).await?;
+            self.settle(vec![record]).await;
             return Ok(stored);
         }
 
         let text_lower = stored.text.to_lowercase();
+        let mut records: Vec<RecordWrite> = Vec::new();
         for compiled in room_bots.iter() {
             let params = match compiled.matches(&stored.text, &text_lower) {
                 Ok(None) => continue,
@@ -230,8 +238,9 @@ impl Chat {
             let call = self
                 .call(&stored.room, &target, payload, Activation::Match)
                 .await;
-            self.store_result(&stored.room, &target, call).await?;
+            records.push(self.store_result(&stored.room, &target, call).await?);
         }
+        self.settle(records).await;
         Ok(stored)
     }
 
@@ -300,7 +309,9 @@ impl Chat {
                 _ => tracing::warn!(room, "room full: no (Auto) bot for the conversation"),
             }
         }
-        self.store_result(room, &target, call).await
+        let record = self.store_result(room, &target, call).await?;
+        self.settle(vec![record]).await;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(room = %input.room))]
@@ -463,13 +474,13 @@ impl Chat {
     }
 
     /// Posts what a call produced (the reply, or a system message saying
-    /// what went wrong) and records the call.
+    /// what went wrong) and queues the call's record.
     async fn store_result(
         &self,
         room: &str,
         target: &Target,
         call: FinishedCall,
-    ) -> Result<(), AppError> {
+    ) -> Result<RecordWrite, AppError> {
         let stored = match &call.exchange.result {
             Ok(reply) => {
                 let reply = reply.clone();
@@ -497,37 +508,58 @@ impl Chat {
             }
         };
         match stored {
-            Ok((message, error)) => {
-                self.record(call, target.id, Some(message.id), error).await;
-                Ok(())
-            }
+            Ok((message, error)) => Ok(self.record(call, target.id, Some(message.id), error).await),
             Err(e) => {
-                self.record(call, target.id, None, None).await;
+                let record = self.record(call, target.id, None, None).await;
+                self.settle(vec![record]).await;
                 Err(e)
             }
         }
     }
 
-    /// Keeps the call's record; subscribers hear it finished.
+    /// Queues the call's record without waiting for it, so the next bot's
+    /// call overlaps the write; `settle` waits before the activation answers.
     async fn record(
         &self,
         call: FinishedCall,
         bot_id: Option<i64>,
         message_id: Option<i64>,
         error: Option<String>,
-    ) -> BotCall {
+    ) -> RecordWrite {
         let record = self.calls.finish(call, bot_id, message_id, error);
-        let op = WriteOp::RecordCall {
-            call: Box::new(record.clone()),
-            keep_per_room: self.calls.keep_per_room(),
+        let pending = if self.calls.keep_per_room() == 0 {
+            None
+        } else {
+            let op = WriteOp::RecordCall {
+                call: Box::new(record.clone()),
+                keep_per_room: self.calls.keep_per_room(),
+            };
+            self.writer.submit(op).await.ok()
         };
-        if let Err(e) = self.writer.write(op).await {
-            // The log is a debugging aid: the room's messages stand. Still
-            // tell subscribers the call is over.
-            tracing::warn!(call_id = record.id, error = %e, "could not record a bot call");
-            self.broker.publish(&Event::BotCallFinished(record.clone()));
+        RecordWrite { record, pending }
+    }
+
+    /// Waits for queued records. The log is a debugging aid: a record that
+    /// could not be written loses nothing in the room, but subscribers are
+    /// still told the call is over.
+    async fn settle(&self, records: Vec<RecordWrite>) {
+        for RecordWrite { record, pending } in records {
+            // Without a write (recording off, or the writer gone) nobody
+            // else announces the end of the call.
+            let written = match pending {
+                Some(p) => match p.outcome().await {
+                    Ok(_) => true,
+                    Err(e) => {
+                        tracing::warn!(call_id = record.id, error = %e, "could not record a bot call");
+                        false
+                    }
+                },
+                None => false,
+            };
+            if !written {
+                self.broker.publish(&Event::BotCallFinished(record));
+            }
         }
-        record
     }
 
     /// Sends a bot a clearly marked test message; nothing is posted into
@@ -580,7 +612,10 @@ impl Chat {
             .as_ref()
             .err()
             .map(|f| texts::bot_failure(&target.name, &target.url, f));
-        self.record(call, target.id, None, error).await
+        let write = self.record(call, target.id, None, error).await;
+        let record = write.record.clone();
+        self.settle(vec![write]).await;
+        record
     }
 
     /// Recorded calls of a room, ascending, optionally of one bot.

@@ -52,6 +52,9 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "NECSUS_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     max_body_bytes: usize,
+    /// Bot calls kept per room for the bot-call log (0: record none).
+    #[arg(long, env = "NECSUS_BOT_CALLS_PER_ROOM", default_value_t = 200)]
+    bot_calls_per_room: usize,
     /// Seconds in-flight requests get to finish at shutdown.
     #[arg(long, env = "NECSUS_SHUTDOWN_GRACE", default_value_t = 30.0)]
     shutdown_grace: f64,
@@ -76,6 +79,7 @@ impl ServeArgs {
             bot_timeout: seconds(self.bot_timeout, "bot-timeout")?,
             bot_max_reply_bytes: self.bot_max_reply_bytes,
             shutdown_grace: seconds(self.shutdown_grace, "shutdown-grace")?,
+            bot_calls_per_room: self.bot_calls_per_room,
             limits: Limits {
                 max_body_bytes: self.max_body_bytes,
                 ..Limits::default()

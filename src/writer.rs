@@ -69,14 +69,33 @@ impl Writer {
         }
     }
 
-    async fn send(&self, op: WriteOp) -> Result<Reply, AppError> {
+    /// Queues a change without waiting for it; await the returned handle
+    /// when its outcome is needed. Lets a caller overlap the write with
+    /// other work.
+    pub async fn submit(&self, op: WriteOp) -> Result<Pending, AppError> {
         let (reply, answer) = oneshot::channel();
-        let gone = || AppError::Unavailable(texts::SHUTTING_DOWN.to_owned());
         self.tx
             .send(Command { op, reply })
             .await
-            .map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())
+            .map_err(|_| shutting_down())?;
+        Ok(Pending(answer))
+    }
+
+    async fn send(&self, op: WriteOp) -> Result<Reply, AppError> {
+        self.submit(op).await?.0.await.map_err(|_| shutting_down())
+    }
+}
+
+fn shutting_down() -> AppError {
+    AppError::Unavailable(texts::SHUTTING_DOWN.to_owned())
+}
+
+/// A queued change's outcome, to await later.
+pub struct Pending(oneshot::Receiver<Reply>);
+
+impl Pending {
+    pub async fn outcome(self) -> Result<WriteOutcome, AppError> {
+        Ok(self.0.await.map_err(|_| shutting_down())?.0?)
     }
 }
 

@@ -204,6 +204,8 @@ impl SqliteStore {
         let mut next_id = *self.next_id();
         let mut tx = self.writer.begin().await?;
         let mut outcomes = Vec::with_capacity(ops.len());
+        // Rooms whose call log grew: pruned once per batch, not per call.
+        let mut prune = std::collections::HashMap::new();
         let mut i = 0;
         while i < ops.len() {
             // Consecutive inserts go out as one statement.
@@ -237,10 +239,16 @@ impl SqliteStore {
                 WriteOp::RecordCall {
                     call,
                     keep_per_room,
-                } => record_call(&mut tx, call, *keep_per_room).await?,
+                } => {
+                    prune.insert(call.room.as_str(), *keep_per_room);
+                    record_call(&mut tx, call).await?
+                }
             };
             outcomes.push(outcome);
             i += 1;
+        }
+        for (room, keep) in prune {
+            prune_calls(&mut tx, room, keep).await?;
         }
         tx.commit().await?;
         *self.next_id() = next_id;
@@ -306,7 +314,6 @@ fn bot_call_from_row(row: &SqliteRow) -> Result<BotCall, StoreError> {
 async fn record_call(
     tx: &mut Transaction<'_, Sqlite>,
     call: &BotCall,
-    keep_per_room: usize,
 ) -> Result<WriteOutcome, StoreError> {
     bound!(
         Query::insert()
@@ -336,11 +343,19 @@ async fn record_call(
     )
     .execute(&mut **tx)
     .await?;
-    // Retention: everything older than the room's newest `keep_per_room`.
+    Ok(WriteOutcome::CallRecorded(Box::new(call.clone())))
+}
+
+/// Drops a room's bot-call records older than its newest `keep_per_room`.
+async fn prune_calls(
+    tx: &mut Transaction<'_, Sqlite>,
+    room: &str,
+    keep_per_room: usize,
+) -> Result<(), StoreError> {
     let oldest_kept = Query::select()
         .column(BotCalls::Id)
         .from(BotCalls::Table)
-        .and_where(Expr::col(BotCalls::Room).eq(call.room.as_str()))
+        .and_where(Expr::col(BotCalls::Room).eq(room))
         .order_by(BotCalls::Id, Order::Desc)
         .limit(1)
         .offset(keep_per_room.saturating_sub(1) as u64)
@@ -348,14 +363,14 @@ async fn record_call(
     bound!(
         Query::delete()
             .from_table(BotCalls::Table)
-            .and_where(Expr::col(BotCalls::Room).eq(call.room.as_str()))
+            .and_where(Expr::col(BotCalls::Room).eq(room))
             .and_where(
                 Expr::col(BotCalls::Id).lt(Expr::SubQuery(None, Box::new(oldest_kept.into())))
             )
     )
     .execute(&mut **tx)
     .await?;
-    Ok(WriteOutcome::CallRecorded(Box::new(call.clone())))
+    Ok(())
 }
 
 fn bot_from_row(row: &SqliteRow) -> Result<Bot, StoreError> {
