@@ -24,6 +24,12 @@ pub async fn serve(
     config: Config,
     shutdown: CancellationToken,
 ) -> Result<(), StoreError> {
+    crate::telemetry::handle();
+    // One server per database file: the lock is held until we return.
+    let _lock = match config.db.as_str() {
+        ":memory:" => None,
+        db => Some(crate::backup::lock_database(std::path::Path::new(db)).map_err(StoreError)?),
+    };
     let store = Arc::new(SqliteStore::open(&config.db).await?);
     let broker = Broker::new(config.ws_lag_events);
     let bot_cache = Arc::new(BotCache::default());

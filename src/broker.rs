@@ -102,6 +102,7 @@ impl Broker {
 
     pub fn note_lagged(&self) {
         self.lagged.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::telemetry::WS_LAGGED).increment(1);
     }
 }
 

@@ -19,8 +19,8 @@ use crate::model::{
     Activation, Bot, BotCall, BotInput, CallStart, Conversation, Event, Kind, Message, NewMessage,
 };
 use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
-use crate::texts;
 use crate::writer::{Pending, Writer};
+use crate::{telemetry, texts};
 
 /// A message typed by a person.
 #[derive(Debug, Clone)]
@@ -451,17 +451,21 @@ impl Chat {
         self.broker.publish(&Event::BotCallStarted(start.clone()));
         let started = Instant::now();
         let exchange = self.caller.call(&target.url, &payload).await;
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = started.elapsed();
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        let outcome = match &exchange.result {
+            Ok(_) => "ok",
+            Err(f) => f.outcome(),
+        };
+        metrics::counter!(telemetry::BOT_CALLS, "outcome" => outcome).increment(1);
+        telemetry::observe_seconds(telemetry::BOT_CALL_SECONDS, elapsed);
         tracing::info!(
             call_id = start.id,
             bot_id = target.id,
             bot = %target.name,
             url = %target.url,
             activation = activation.as_str(),
-            outcome = match &exchange.result {
-                Ok(_) => "ok",
-                Err(f) => f.outcome(),
-            },
+            outcome,
             latency_ms,
             "bot call"
         );

@@ -2,6 +2,7 @@
 //! the environment, logging set-up, and signal handling.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -27,6 +28,34 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
+    /// Write a gzipped snapshot of the database (safe while the server
+    /// runs) and print its path.
+    Backup(BackupArgs),
+    /// Check a backup and put it in place as the database (the server must
+    /// be stopped); the replaced database is kept aside.
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug)]
+struct BackupArgs {
+    /// The database to back up.
+    #[arg(long, env = "NECSUS_DB", default_value = "necsus.db")]
+    db: PathBuf,
+    /// Folder for the snapshots.
+    #[arg(long, env = "NECSUS_BACKUP_DIR", default_value = "backups")]
+    dir: PathBuf,
+    /// Keep only the newest N snapshots in the folder.
+    #[arg(long)]
+    keep: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+struct RestoreArgs {
+    /// A snapshot written by `necsus backup` (.db.gz).
+    backup: PathBuf,
+    /// Where to put it.
+    #[arg(long, env = "NECSUS_DB", default_value = "necsus.db")]
+    db: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -55,6 +84,15 @@ struct ServeArgs {
     /// Bot calls kept per room for the bot-call log (0: record none).
     #[arg(long, env = "NECSUS_BOT_CALLS_PER_ROOM", default_value_t = 200)]
     bot_calls_per_room: usize,
+    /// Proxies whose X-Forwarded-For/-Proto are believed: comma-separated
+    /// addresses or networks (CIDR).
+    #[arg(
+        long,
+        env = "NECSUS_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = "127.0.0.0/8,::1/128"
+    )]
+    trusted_proxies: Vec<String>,
     /// Seconds in-flight requests get to finish at shutdown.
     #[arg(long, env = "NECSUS_SHUTDOWN_GRACE", default_value_t = 30.0)]
     shutdown_grace: f64,
@@ -80,6 +118,18 @@ impl ServeArgs {
             bot_max_reply_bytes: self.bot_max_reply_bytes,
             shutdown_grace: seconds(self.shutdown_grace, "shutdown-grace")?,
             bot_calls_per_room: self.bot_calls_per_room,
+            trusted_proxies: self
+                .trusted_proxies
+                .iter()
+                .map(|n| {
+                    let n = n.trim();
+                    n.parse::<ipnet::IpNet>()
+                        .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            format!("--trusted-proxies: {n:?} is not an address or network")
+                        })
+                })
+                .collect::<Result<_, _>>()?,
             limits: Limits {
                 max_body_bytes: self.max_body_bytes,
                 ..Limits::default()
@@ -120,11 +170,53 @@ async fn shutdown_signal(token: CancellationToken) {
     token.cancel();
 }
 
+fn block_on<T>(f: impl Future<Output = T>) -> Result<T, String> {
+    tokio::runtime::Runtime::new()
+        .map(|rt| rt.block_on(f))
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+fn run_backup(args: BackupArgs) -> std::process::ExitCode {
+    match block_on(crate::backup::backup(&args.db, &args.dir, args.keep)).and_then(|r| r) {
+        Ok(path) => {
+            println!("{}", path.display());
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("necsus backup: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_restore(args: RestoreArgs) -> std::process::ExitCode {
+    match block_on(crate::backup::restore(&args.backup, &args.db)).and_then(|r| r) {
+        Ok(done) => {
+            println!(
+                "restored {} ({} messages) to {}",
+                args.backup.display(),
+                done.messages,
+                args.db.display()
+            );
+            if let Some(aside) = done.replaced {
+                println!("the previous database is kept at {}", aside.display());
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("necsus restore: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Backup(args)) => return run_backup(args),
+        Some(Command::Restore(args)) => return run_restore(args),
         None => cli.serve,
     };
     init_logging(&args.log, args.log_format);

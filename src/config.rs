@@ -52,6 +52,16 @@ pub struct Config {
     pub replay_page: usize,
     /// Bot calls kept per room for the bot-call log.
     pub bot_calls_per_room: usize,
+    /// Peers whose `X-Forwarded-For`/`-Proto` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Loopback: a reverse proxy on the same machine.
+pub fn loopback_nets() -> Vec<ipnet::IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }
 
 impl Default for Config {
@@ -68,6 +78,7 @@ impl Default for Config {
             history_page: 5000,
             replay_page: 1000,
             bot_calls_per_room: 200,
+            trusted_proxies: loopback_nets(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! over a websocket. See `SPEC.md` for the behaviour contract.
 
 pub mod app;
+pub mod backup;
 pub mod botcall;
 pub mod broker;
 pub mod calllog;
@@ -17,5 +18,6 @@ pub mod http;
 pub mod matcher;
 pub mod model;
 pub mod store;
+pub mod telemetry;
 pub mod texts;
 pub mod writer;

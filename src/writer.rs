@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::matcher::BotCache;
 use crate::model::{Conversation, Event, Message, NewMessage};
 use crate::store::{Store, StoreError, WriteOp, WriteOutcome};
-use crate::texts;
+use crate::{telemetry, texts};
 
 /// Most changes committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -111,6 +111,8 @@ async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let ops: Vec<WriteOp> = batch.iter().map(|c| c.op.clone()).collect();
+        let started = std::time::Instant::now();
+        metrics::histogram!(telemetry::DB_WRITE_BATCH).record(ops.len() as f64);
         let results = match load_conversations(&*store, &ops, &mut conversations).await {
             Err(e) => vec![Err(e); ops.len()],
             Ok(()) => match store.write(&ops).await {
@@ -126,6 +128,7 @@ async fn run(
                 }
             },
         };
+        telemetry::observe_seconds(telemetry::DB_WRITE_SECONDS, started.elapsed());
         for (command, result) in batch.drain(..).zip(results) {
             let mut before = None;
             if let Ok(outcome) = &result {
@@ -178,7 +181,10 @@ fn track(
 
 fn publish(outcome: &WriteOutcome, broker: &Broker, bots: &BotCache) {
     match outcome {
-        WriteOutcome::Message(m) => broker.publish(&Event::Message(m.clone())),
+        WriteOutcome::Message(m) => {
+            metrics::counter!(telemetry::MESSAGES, "kind" => m.kind.as_str()).increment(1);
+            broker.publish(&Event::Message(m.clone()));
+        }
         WriteOutcome::Bot { bot, previous } => {
             if let Some(prev) = previous.as_ref().filter(|p| p.room != bot.room) {
                 bots.invalidate(&prev.room);

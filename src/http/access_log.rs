@@ -1,40 +1,107 @@
 //! One log line per request: method, path, status, latency and the client's
-//! address. Behind a reverse proxy on this machine the peer is the proxy, so
-//! the address it forwards in `X-Forwarded-For` is logged instead.
+//! address. Behind a trusted reverse proxy (by default: one on this machine)
+//! the peer is the proxy, so the address it forwards in `X-Forwarded-For`
+//! is logged instead, with the scheme from `X-Forwarded-Proto`. Also counts
+//! requests for the metrics.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// The client's address: the peer, or the nearest forwarded address when
-/// the peer is a proxy on this machine.
-pub fn client_address(peer: Option<SocketAddr>, headers: &HeaderMap) -> String {
-    let forwarded = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').map(str::trim).find(|s| !s.is_empty()));
-    match (peer, forwarded) {
-        (Some(peer), Some(fwd)) if peer.ip().is_loopback() => fwd.to_owned(),
-        (Some(peer), _) => peer.ip().to_string(),
-        (None, Some(fwd)) => fwd.to_owned(),
-        (None, None) => "-".to_owned(),
+use ipnet::IpNet;
+
+use super::AppState;
+use crate::telemetry;
+
+/// The client's address. When the peer is a trusted proxy, the address it
+/// forwarded is used: `X-Forwarded-For` read from the right, skipping the
+/// trusted proxies' own entries.
+pub fn client_address(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> String {
+    let Some(peer) = peer else {
+        return "-".to_owned();
+    };
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip));
+    if !is_trusted(peer.ip()) {
+        return peer.ip().to_string();
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    for hop in forwarded.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(ip) => continue,
+            _ => return (*hop).to_owned(),
+        }
+    }
+    forwarded
+        .first()
+        .map_or_else(|| peer.ip().to_string(), |s| (*s).to_owned())
+}
+
+/// The route a path belongs to, with rooms folded together so the metric's
+/// label values stay few.
+fn route_label(path: &str) -> &'static str {
+    const API: [&str; 11] = [
+        "/api/messages",
+        "/api/bots",
+        "/api/bot-calls",
+        "/api/spec",
+        "/api/actions/message",
+        "/api/actions/message-form",
+        "/api/actions/bot",
+        "/api/actions/bot-test",
+        "/api/actions/bot-replay",
+        "/api/actions/clear-room-messages",
+        "/api/actions/clear-room-state",
+    ];
+    if let Some(known) = API.iter().find(|r| **r == path) {
+        return known;
+    }
+    match path {
+        "/" => "/",
+        "/healthz" => "/healthz",
+        "/metrics" => "/metrics",
+        p if p.starts_with("/api") => "/api/other",
+        p if p.starts_with("/ws/") => "/ws/{room}",
+        p if p.starts_with("/assets/") => "/assets",
+        p if p.starts_with("/docs") => "/docs",
+        _ => "/{room}",
     }
 }
 
-pub async fn log(request: Request, next: Next) -> Response {
+pub async fn log(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let client = client_address(peer, request.headers());
+    let trusted = &state.config.trusted_proxies;
+    let client = client_address(peer, request.headers(), trusted);
+    let scheme = peer
+        .filter(|p| trusted.iter().any(|net| net.contains(&p.ip())))
+        .and_then(|_| request.headers().get("x-forwarded-proto"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("http")
+        .to_owned();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
+    metrics::counter!(
+        telemetry::HTTP_REQUESTS,
+        "route" => route_label(&path),
+        "method" => method.to_string(),
+        "status" => response.status().as_u16().to_string(),
+    )
+    .increment(1);
     tracing::info!(
         target: "necsus::access",
         %method,
@@ -42,6 +109,7 @@ pub async fn log(request: Request, next: Next) -> Response {
         status = response.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         client,
+        scheme,
         "request"
     );
     response

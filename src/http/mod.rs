@@ -41,7 +41,10 @@ pub fn router(state: AppState) -> Router {
             AppError::MethodNotAllowed(texts::METHOD_NOT_ALLOWED.to_owned())
         })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(access_log::log))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access_log::log,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache"),

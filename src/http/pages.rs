@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(lobby))
         .route("/assets/{*path}", get(asset))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_page))
         .merge(docs)
         .fallback(fallback)
 }
@@ -69,6 +70,11 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Ok(()) => axum::Json(serde_json::json!({"status": "ok"})).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+async fn metrics_page(State(state): State<AppState>) -> Response {
+    let text = crate::telemetry::render(state.chat.broker().subscriber_count());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Any other GET is a room: `/{room}` shows the room page, which reads the

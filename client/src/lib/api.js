@@ -52,4 +52,12 @@ export const api = {
   clearMessages: (room) => request('POST', '/api/actions/clear-room-messages', { room }),
   clearState: (room) => request('POST', '/api/actions/clear-room-state', { room }),
   listBots: (room) => request('GET', `/api/bots?room=${encodeURIComponent(room)}`),
+  listBotCalls: (room, { botId = null, since = null } = {}) => {
+    let path = `/api/bot-calls?room=${encodeURIComponent(room)}`
+    if (Number.isInteger(botId)) path += `&bot_id=${botId}`
+    if (Number.isInteger(since)) path += `&since=${since}`
+    return request('GET', path)
+  },
+  testBot: (id) => request('POST', '/api/actions/bot-test', { id }),
+  replayCall: (callId) => request('POST', '/api/actions/bot-replay', { call_id: callId }),
 }

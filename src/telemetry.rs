@@ -1,0 +1,68 @@
+//! Metrics in Prometheus text format: one process-wide recorder, the names
+//! of every metric NeCSuS keeps, and the rendering behind `GET /metrics`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub const HTTP_REQUESTS: &str = "necsus_http_requests_total";
+pub const MESSAGES: &str = "necsus_messages_total";
+pub const BOT_CALLS: &str = "necsus_bot_calls_total";
+pub const BOT_CALL_SECONDS: &str = "necsus_bot_call_duration_seconds";
+pub const WS_SUBSCRIBERS: &str = "necsus_websocket_subscribers";
+pub const WS_LAGGED: &str = "necsus_websocket_lagged_total";
+pub const DB_WRITE_SECONDS: &str = "necsus_db_write_duration_seconds";
+pub const DB_WRITE_BATCH: &str = "necsus_db_write_batch_size";
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the recorder once per process (several servers in one test
+/// process share it). `None` if another recorder was installed first.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let seconds = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0, 60.0, 120.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+                    &seconds,
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(DB_WRITE_BATCH.into()),
+                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+                    )
+                })
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            metrics::describe_counter!(HTTP_REQUESTS, "HTTP requests by route, method and status");
+            metrics::describe_counter!(MESSAGES, "Messages stored, by kind");
+            metrics::describe_counter!(BOT_CALLS, "Bot calls by outcome");
+            metrics::describe_histogram!(BOT_CALL_SECONDS, "Bot call latency");
+            metrics::describe_gauge!(WS_SUBSCRIBERS, "Websocket subscribers connected now");
+            metrics::describe_counter!(
+                WS_LAGGED,
+                "Websocket subscribers closed for falling behind"
+            );
+            metrics::describe_histogram!(DB_WRITE_SECONDS, "Time to commit one batch of writes");
+            metrics::describe_histogram!(DB_WRITE_BATCH, "Changes committed per transaction");
+            Some(handle)
+        })
+        .as_ref()
+}
+
+pub fn observe_seconds(name: &'static str, d: Duration) {
+    metrics::histogram!(name).record(d.as_secs_f64());
+}
+
+/// The metrics page; gauges read at render time are passed in.
+pub fn render(subscribers: usize) -> String {
+    metrics::gauge!(WS_SUBSCRIBERS).set(subscribers as f64);
+    handle().map(|h| h.render()).unwrap_or_default()
+}
