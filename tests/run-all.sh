@@ -14,7 +14,12 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test (server, example bots)"
+if ! command -v caddy >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  step "installing Debian's caddy for the reverse-proxy test"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy >/dev/null
+fi
+
+step "cargo test (server, example bots, benchmark smoke run)"
 cargo test --workspace --locked
 
 if [ -f client/package.json ]; then
