@@ -43,7 +43,11 @@ pub async fn serve(
         writer,
         broker,
         bot_cache,
-        BotCaller::new(config.bot_timeout, config.bot_max_reply_bytes),
+        BotCaller::new(
+            config.bot_timeout,
+            config.bot_max_reply_bytes,
+            config.refuse_private_bot_urls,
+        ),
         config.limits.clone(),
         CallLog::new(store.max_bot_call_id().await?, config.bot_calls_per_room),
     ));

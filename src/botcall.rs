@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::netguard;
+
 /// How much of a non-JSON body the student is shown.
 const BODY_PREVIEW_CHARS: usize = 2000;
 /// Redirects followed before giving up.
@@ -18,15 +20,30 @@ pub enum BotFailure {
     NoUrl,
     InvalidUrl(String),
     CannotConnect(String),
-    TimedOut { seconds: f64 },
+    TimedOut {
+        seconds: f64,
+    },
     TooManyRedirects,
-    Status { code: u16, reason: String },
-    TooLarge { limit: usize },
+    /// The guard against private addresses refused the URL.
+    Refused(String),
+    Status {
+        code: u16,
+        reason: String,
+    },
+    TooLarge {
+        limit: usize,
+    },
     BrokenResponse(String),
-    NotJson { body: String },
-    NotObject { type_name: &'static str },
+    NotJson {
+        body: String,
+    },
+    NotObject {
+        type_name: &'static str,
+    },
     MissingText,
-    TextNotString { type_name: &'static str },
+    TextNotString {
+        type_name: &'static str,
+    },
 }
 
 impl BotFailure {
@@ -38,6 +55,7 @@ impl BotFailure {
             BotFailure::CannotConnect(_) => "cannot_connect",
             BotFailure::TimedOut { .. } => "timeout",
             BotFailure::TooManyRedirects => "too_many_redirects",
+            BotFailure::Refused(_) => "refused_address",
             BotFailure::Status { .. } => "bad_status",
             BotFailure::TooLarge { .. } => "too_large",
             BotFailure::BrokenResponse(_) => "broken_response",
@@ -79,6 +97,7 @@ pub struct BotCaller {
     client: reqwest::Client,
     timeout: Duration,
     max_reply_bytes: usize,
+    public_only: bool,
 }
 
 /// Makes `ring` the process's TLS crypto provider, which every HTTP client
@@ -88,11 +107,29 @@ pub fn install_crypto_provider() {
 }
 
 impl BotCaller {
-    pub fn new(timeout: Duration, max_reply_bytes: usize) -> Self {
+    /// With `public_only`, bots on loopback, private, link-local and other
+    /// internal addresses are refused (see `netguard`).
+    pub fn new(timeout: Duration, max_reply_bytes: usize, public_only: bool) -> Self {
         install_crypto_provider();
-        let client = reqwest::Client::builder()
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(TooManyRedirects)
+            } else if public_only
+                && literal_ip(attempt.url()).is_some_and(|ip| !netguard::is_public(ip))
+            {
+                let host = attempt.url().host_str().unwrap_or_default().to_owned();
+                attempt.error(netguard::Refused(host))
+            } else {
+                attempt.follow()
+            }
+        });
+        let mut builder = reqwest::Client::builder();
+        if public_only {
+            builder = builder.dns_resolver(std::sync::Arc::new(netguard::PublicOnly));
+        }
+        let client = builder
             .user_agent(concat!("NeCSuS/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .redirect(redirects)
             .connect_timeout(timeout.min(Duration::from_secs(30)))
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(32)
@@ -102,6 +139,7 @@ impl BotCaller {
             client,
             timeout,
             max_reply_bytes,
+            public_only,
         }
     }
 
@@ -144,6 +182,13 @@ impl BotCaller {
                 "the scheme is {:?}, not http or https",
                 parsed.scheme()
             )));
+        }
+        // Names are checked as they resolve; literal addresses here.
+        if self.public_only
+            && let Some(ip) = literal_ip(&parsed)
+            && !netguard::is_public(ip)
+        {
+            return Err(BotFailure::Refused(ip.to_string()));
         }
         let body = serde_json::to_vec(payload).unwrap_or_default();
         let mut response = self
@@ -209,8 +254,42 @@ fn root_cause(e: &dyn std::error::Error) -> String {
     cause.to_string()
 }
 
+/// The IP address a URL names directly, if it does.
+fn literal_ip(url: &url::Url) -> Option<std::net::IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(ip.into()),
+        url::Host::Ipv6(ip) => Some(ip.into()),
+        url::Host::Domain(_) => None,
+    }
+}
+
+#[derive(Debug)]
+struct TooManyRedirects;
+
+impl std::fmt::Display for TooManyRedirects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "more than {MAX_REDIRECTS} redirects")
+    }
+}
+
+impl std::error::Error for TooManyRedirects {}
+
+/// Whether `e` was caused by an error of type `T` somewhere in its chain.
+fn caused_by<T: std::error::Error + 'static>(e: &reqwest::Error) -> Option<&T> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(found) = s.downcast_ref::<T>() {
+            return Some(found);
+        }
+        source = s.source();
+    }
+    None
+}
+
 fn classify(e: reqwest::Error) -> BotFailure {
-    if e.is_redirect() {
+    if let Some(refused) = caused_by::<netguard::Refused>(&e) {
+        BotFailure::Refused(refused.0.clone())
+    } else if caused_by::<TooManyRedirects>(&e).is_some() || e.is_redirect() {
         BotFailure::TooManyRedirects
     } else if e.is_connect() || e.is_request() && !e.is_body() {
         BotFailure::CannotConnect(root_cause(&e))

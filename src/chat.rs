@@ -163,6 +163,10 @@ impl Chat {
         if room.is_empty() {
             return Err(AppError::BadRequest(texts::field_empty("room")));
         }
+        // Room names travel in URL paths and show in page titles.
+        if room.chars().any(char::is_control) {
+            return Err(AppError::BadRequest(texts::field_control_chars("room")));
+        }
         check_len("room", room, self.limits.max_room_chars)
     }
 

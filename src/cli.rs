@@ -81,6 +81,22 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "NECSUS_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     max_body_bytes: usize,
+    /// Longest message text, in characters.
+    #[arg(long, env = "NECSUS_MAX_TEXT_CHARS", default_value_t = Limits::default().max_text_chars)]
+    max_text_chars: usize,
+    /// Longest room name, author or bot name, in characters.
+    #[arg(long, env = "NECSUS_MAX_NAME_CHARS", default_value_t = Limits::default().max_room_chars)]
+    max_name_chars: usize,
+    /// Longest URL or "responds to" pattern, in characters.
+    #[arg(long, env = "NECSUS_MAX_URL_CHARS", default_value_t = Limits::default().max_url_chars)]
+    max_url_chars: usize,
+    /// Most bots in one room.
+    #[arg(long, env = "NECSUS_MAX_BOTS_PER_ROOM", default_value_t = Limits::default().max_bots_per_room)]
+    max_bots_per_room: usize,
+    /// Refuse bot URLs that resolve to loopback, private, link-local or
+    /// metadata addresses (checked after DNS, on every request and redirect).
+    #[arg(long, env = "NECSUS_REFUSE_PRIVATE_BOT_URLS")]
+    refuse_private_bot_urls: bool,
     /// Bot calls kept per room for the bot-call log (0: record none).
     #[arg(long, env = "NECSUS_BOT_CALLS_PER_ROOM", default_value_t = 200)]
     bot_calls_per_room: usize,
@@ -132,8 +148,15 @@ impl ServeArgs {
                 .collect::<Result<_, _>>()?,
             limits: Limits {
                 max_body_bytes: self.max_body_bytes,
-                ..Limits::default()
+                max_text_chars: self.max_text_chars,
+                max_room_chars: self.max_name_chars,
+                max_author_chars: self.max_name_chars,
+                max_bot_name_chars: self.max_name_chars,
+                max_url_chars: self.max_url_chars,
+                max_pattern_chars: self.max_url_chars,
+                max_bots_per_room: self.max_bots_per_room,
             },
+            refuse_private_bot_urls: self.refuse_private_bot_urls,
             ..Config::default()
         })
     }

@@ -54,6 +54,10 @@ pub struct Config {
     pub bot_calls_per_room: usize,
     /// Peers whose `X-Forwarded-For`/`-Proto` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Refuse bot URLs that resolve to loopback, private, link-local or
+    /// other internal addresses. Off by default: students often run their
+    /// bots on the same machine.
+    pub refuse_private_bot_urls: bool,
 }
 
 /// Loopback: a reverse proxy on the same machine.
@@ -79,6 +83,7 @@ impl Default for Config {
             replay_page: 1000,
             bot_calls_per_room: 200,
             trusted_proxies: loopback_nets(),
+            refuse_private_bot_urls: false,
         }
     }
 }

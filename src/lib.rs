@@ -17,6 +17,7 @@ pub mod error;
 pub mod http;
 pub mod matcher;
 pub mod model;
+pub mod netguard;
 pub mod store;
 pub mod telemetry;
 pub mod texts;

@@ -58,6 +58,12 @@ pub fn bot_failure(name: &str, url: &str, failure: &BotFailure) -> String {
             "The bot {bot} at {url_code} redirected NeCSuS too many times. \
              Point the bot at the final URL instead."
         ),
+        BotFailure::Refused(host) => format!(
+            "NeCSuS refused to call the bot {bot} at {url_code}: {} is a private or local \
+             address, and this server only calls bots on the public internet. Host your bot \
+             somewhere public (for example Replit).",
+            escape_html(host)
+        ),
         BotFailure::Status { code, reason } => {
             let hint = match code {
                 404 => format!(
@@ -160,6 +166,10 @@ pub fn field_wrong_type(field: &str, expected: &str) -> String {
 
 pub fn field_empty(field: &str) -> String {
     format!("`{field}` must not be empty")
+}
+
+pub fn field_control_chars(field: &str) -> String {
+    format!("`{field}` must not contain control characters")
 }
 
 pub fn field_too_long(field: &str, limit: usize) -> String {

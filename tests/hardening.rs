@@ -1,0 +1,551 @@
+//! Faulty bots, hostile input, slow and many clients, crashes and a full
+//! disk: the server keeps serving everyone, loses no acknowledged message,
+//! and says clearly what went wrong.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::*;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A bot server that answers each connection with `respond` written at the
+/// TCP level, for replies no well-behaved HTTP library would send.
+async fn raw_bot<F, Fut>(respond: F) -> String
+where
+    F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let respond = std::sync::Arc::new(respond);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let respond = std::sync::Arc::clone(&respond);
+            tokio::spawn(async move {
+                // Read the request head and its JSON body before answering.
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !seen.ends_with(b"}") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                respond(stream).await;
+            });
+        }
+    });
+    format!("http://{addr}/bot")
+}
+
+async fn only_reply(app: &TestApp, room: &str, url: &str) -> Value {
+    app.add_bot(room, "Faulty", url, Some("")).await;
+    let user = app.say(room, "hello faulty").await;
+    let mut after = app.messages_after(room, &user).await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    after.remove(0)
+}
+
+#[tokio::test]
+async fn a_bot_that_drips_one_byte_a_second_hits_the_total_time_limit() {
+    let app = spawn_app_with(|c| c.bot_timeout = Duration::from_secs(2)).await;
+    let url = raw_bot(|mut s| async move {
+        let head =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+        let _ = s.write_all(head).await;
+        for _ in 0..100 {
+            if s.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
+    .await;
+    let started = Instant::now();
+    let reply = only_reply(&app, "drip", &url).await;
+    assert!(started.elapsed() < Duration::from_secs(8));
+    assert_eq!(reply["kind"], "system");
+    assert!(
+        reply["text"].as_str().unwrap().contains("within 2 seconds"),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn a_fifty_mebibyte_reply_is_cut_off_with_a_clear_message() {
+    let app = spawn_app().await;
+    // No Content-Length: the cap has to hold while streaming.
+    let url = raw_bot(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await;
+        let chunk = vec![b'x'; 64 * 1024];
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        for _ in 0..800 {
+            if s.write_all(&framed).await.is_err() {
+                return;
+            }
+        }
+        let _ = s.write_all(b"0\r\n\r\n").await;
+    })
+    .await;
+    let reply = only_reply(&app, "flood", &url).await;
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 1 MiB"),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_followed_a_few_times_then_refused() {
+    let app = spawn_app().await;
+    let target = recording_bot(|path, _| match path {
+        "/final" => Answer::json(json!({"text": "arrived"})),
+        _ => Answer::raw(404, ""),
+    })
+    .await;
+    let final_url = target.url("/final");
+    let hop = raw_bot(move |mut s| {
+        let location = final_url.clone();
+        async move {
+            let head = format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
+            let _ = s.write_all(head.as_bytes()).await;
+        }
+    })
+    .await;
+    let reply = only_reply(&app, "hop", &hop).await;
+    assert_eq!(reply["text"], "arrived", "one redirect is followed");
+    // A redirect to itself, forever.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let looping = format!("http://127.0.0.1:{port}/loop");
+    let app_loop = axum::Router::new().fallback(move || {
+        let to = format!("http://127.0.0.1:{port}/loop");
+        async move { (StatusCode::FOUND, [("location", to)], "") }
+    });
+    let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    tokio::spawn(async move { axum::serve(l, app_loop).await.unwrap() });
+    let reply = only_reply(&app, "loop", &looping).await;
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .contains("redirected NeCSuS too many times"),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn broken_and_quirky_http_replies() {
+    let app = spawn_app().await;
+    let cut = raw_bot(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"text\": \"cut")
+            .await;
+    })
+    .await;
+    let reply = only_reply(&app, "cut", &cut).await;
+    assert_eq!(reply["kind"], "system");
+    assert!(reply["text"].as_str().unwrap().contains("broke"), "{reply}");
+
+    let http10 = raw_bot(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"text\": \"old but fine\"}")
+            .await;
+    })
+    .await;
+    assert_eq!(
+        only_reply(&app, "http10", &http10).await["text"],
+        "old but fine"
+    );
+
+    let chunked = raw_bot(|mut s| async move {
+        let _ = s
+            .write_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"te\r\n10\r\nxt\": \"in pieces\"\r\n1\r\n}\r\n0\r\n\r\n",
+            )
+            .await;
+    })
+    .await;
+    assert_eq!(
+        only_reply(&app, "chunked", &chunked).await["text"],
+        "in pieces"
+    );
+
+    let plain = recording_bot(|_, _| Answer::json(json!({"text": "plain"}))).await;
+    let tls_to_plain = plain.url("/x").replacen("http://", "https://", 1);
+    let reply = only_reply(&app, "tls", &tls_to_plain).await;
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .contains("could not connect"),
+        "{reply}"
+    );
+
+    let reply = only_reply(&app, "dns", "http://no-such-host.invalid/bot").await;
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .contains("could not connect"),
+        "{reply}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_hanging_bots_do_not_hold_up_other_rooms() {
+    let app = spawn_app_with(|c| c.bot_timeout = Duration::from_secs(6)).await;
+    let hang =
+        recording_bot(|_, _| Answer::json(json!({"text": "late"})).after(Duration::from_secs(30)))
+            .await;
+    let quick = recording_bot(|_, _| Answer::json(json!({"text": "quick"}))).await;
+    for r in 0..50 {
+        app.add_bot(&format!("hang{r}"), "Hang", &hang.url("/"), None)
+            .await;
+    }
+    app.add_bot("busy", "Quick", &quick.url("/"), None).await;
+    let mut hanging = Vec::new();
+    for r in 0..50 {
+        let (http, url) = (app.http.clone(), app.url("/api/actions/message"));
+        hanging.push(tokio::spawn(async move {
+            http.post(url)
+                .json(&json!({"room": format!("hang{r}"), "author": "a", "text": "hang"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Twenty full activations elsewhere finish while all fifty still hang.
+    for i in 0..20 {
+        let user = app.say("busy", &format!("quick {i}")).await;
+        assert_eq!(texts(&app.messages_after("busy", &user).await), ["quick"]);
+    }
+    assert!(
+        hanging.iter().all(|h| !h.is_finished()),
+        "the hanging activations are still waiting"
+    );
+    for h in hanging {
+        assert_eq!(h.await.unwrap(), 200);
+    }
+}
+
+#[tokio::test]
+async fn private_addresses_are_refused_when_the_guard_is_on() {
+    let app = spawn_app_with(|c| c.refuse_private_bot_urls = true).await;
+    let bot = recording_bot(|_, _| Answer::json(json!({"text": "should not be reached"}))).await;
+    let reply = only_reply(&app, "ip", &bot.url("/")).await;
+    assert!(
+        reply["text"].as_str().unwrap().contains("refused to call"),
+        "{reply}"
+    );
+    assert!(
+        reply["text"].as_str().unwrap().contains("127.0.0.1"),
+        "{reply}"
+    );
+    let by_name = bot.url("/").replace("127.0.0.1", "localhost");
+    let reply = only_reply(&app, "name", &by_name).await;
+    assert!(
+        reply["text"].as_str().unwrap().contains("refused to call"),
+        "{reply}"
+    );
+    let reply = only_reply(&app, "metadata", "http://169.254.169.254/latest/meta-data").await;
+    assert!(
+        reply["text"].as_str().unwrap().contains("refused to call"),
+        "{reply}"
+    );
+    assert!(bot.calls().is_empty(), "the bot was never contacted");
+
+    // Off (the default), students' local bots work.
+    let open = spawn_app().await;
+    assert_eq!(
+        only_reply(&open, "ip", &bot.url("/")).await["text"],
+        "should not be reached"
+    );
+}
+
+#[tokio::test]
+async fn odd_room_names_are_served_or_refused_never_escaped() {
+    let app = spawn_app().await;
+    for room in [
+        "a/b",
+        "100%",
+        "..",
+        "../etc",
+        "☕ café",
+        "a?b#c",
+        "%2F",
+        &"r".repeat(256),
+    ] {
+        app.say(room, "hi").await;
+        let messages = app.messages(room).await;
+        assert_eq!(messages.len(), 1, "{room}");
+        assert_eq!(messages[0]["room"], room);
+        let mut ws = app.subscribe(room, None).await;
+        assert_eq!(ws.next().await["data"]["room"], room);
+    }
+    for (room, expected) in [
+        ("line\nbreak", "control characters"),
+        ("nul\u{0}", "control characters"),
+        (&"r".repeat(10_000)[..], "longer than 256"),
+    ] {
+        let (status, body) = app
+            .post(
+                "/api/actions/message",
+                json!({"room": room, "author": "a", "text": "t"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body["message"].as_str().unwrap().contains(expected),
+            "{body}"
+        );
+    }
+    let long_room = "r".repeat(10_000);
+    let response = app
+        .http
+        .get(app.url(&format!("/{long_room}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the room page itself is just a page"
+    );
+    // Static files never leave the client's folder.
+    for path in [
+        "/assets/../../Cargo.toml",
+        "/assets/..%2F..%2FCargo.toml",
+        "/assets/%2e%2e/%2e%2e/Cargo.toml",
+    ] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        let text = response.text().await.unwrap();
+        assert!(!text.contains("[workspace]"), "{path} escaped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_a_hundred_posters_keeps_exactly_once_order() {
+    let app = spawn_app().await;
+    let mut a = app.subscribe("burst", None).await;
+    let mut b = app.subscribe("burst", None).await;
+    let mut posters = Vec::new();
+    for p in 0..100 {
+        let (http, url) = (app.http.clone(), app.url("/api/actions/message"));
+        posters.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..3 {
+                let body: Value = http
+                    .post(&url)
+                    .json(&json!({"room": "burst", "author": format!("p{p}"), "text": format!("{i}")}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                ids.push(body["id"].as_i64().unwrap());
+            }
+            ids
+        }));
+    }
+    let mut acked = HashSet::new();
+    for p in posters {
+        acked.extend(p.await.unwrap());
+    }
+    for ws in [&mut a, &mut b] {
+        let mut ids = Vec::new();
+        while ids.len() < 300 {
+            ids.push(ws.next().await["data"]["id"].as_i64().unwrap());
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(ids.into_iter().collect::<HashSet<_>>(), acked);
+        ws.assert_quiet(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_posting_loses_no_acknowledged_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_necsus"))
+            .args([
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--log",
+                "warn",
+                "--db",
+            ])
+            .arg(&db)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    necsus::botcall::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let wait_up = |http: reqwest::Client, base: String| async move {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while http.get(format!("{base}/healthz")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let mut child = start();
+    wait_up(http.clone(), base.clone()).await;
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let mut posters = Vec::new();
+    for p in 0..4 {
+        let (http, url, acked) = (
+            http.clone(),
+            format!("{base}/api/actions/message"),
+            acked.clone(),
+        );
+        posters.push(tokio::spawn(async move {
+            for i in 0..100_000 {
+                let Ok(response) = http
+                    .post(&url)
+                    .json(&json!({"room": "crash", "author": format!("p{p}"), "text": format!("{i}")}))
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                let Ok(body) = response.json::<Value>().await else { return };
+                acked.lock().unwrap().push(body["id"].as_i64().unwrap());
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    child.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint
+    child.wait().unwrap();
+    for p in posters {
+        p.await.unwrap();
+    }
+    let acked: Vec<i64> = acked.lock().unwrap().clone();
+    assert!(acked.len() > 20, "posting was under way");
+
+    let mut again = start();
+    wait_up(http.clone(), base.clone()).await;
+    let stored: Vec<Value> = http
+        .get(format!("{base}/api/messages?room=crash"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: HashSet<i64> = stored.iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    for id in &acked {
+        assert!(ids.contains(id), "acknowledged message {id} was lost");
+    }
+    let next: Value = http
+        .post(format!("{base}/api/actions/message"))
+        .json(&json!({"room": "crash", "author": "a", "text": "after"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        next["id"].as_i64().unwrap() > *ids.iter().max().unwrap(),
+        "ids keep increasing"
+    );
+    again.kill().unwrap();
+    again.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_full_disk_gives_503_keeps_what_was_stored_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("tiny");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to mount a small tmpfs"
+        );
+        eprintln!("!!! SKIPPING the full-disk test: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let db = mount.join("full.db").to_string_lossy().into_owned();
+    let app = spawn_app_with(|c| c.db = db).await;
+    // Fill the disk until the database cannot grow.
+    let big = "x".repeat(60_000);
+    let mut stored = Vec::new();
+    let mut refusal = None;
+    for _ in 0..200 {
+        let (status, body) = app
+            .post(
+                "/api/actions/message",
+                json!({"room": "full", "author": "a", "text": big}),
+            )
+            .await;
+        if status == StatusCode::OK {
+            stored.push(body["id"].as_i64().unwrap());
+        } else {
+            refusal = Some((status, body));
+            break;
+        }
+    }
+    let (status, body) = refusal.expect("the disk filled up");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("database is unavailable"),
+        "{body}"
+    );
+    // Make room, as a tutor would, and the same server carries on.
+    let remounted = Command::new("mount")
+        .args(["-o", "remount,size=8m"])
+        .arg(&mount)
+        .status()
+        .unwrap();
+    assert!(remounted.success());
+    let after = app.say("full", "space again").await;
+    let listed: Vec<i64> = app
+        .messages("full")
+        .await
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    for id in &stored {
+        assert!(listed.contains(id), "stored message {id} survived");
+    }
+    assert!(listed.contains(&after["id"].as_i64().unwrap()));
+    assert_eq!(listed.len(), stored.len() + 1, "nothing half-written");
+}
