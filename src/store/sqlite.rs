@@ -202,6 +202,23 @@ impl SqliteStore {
 
     async fn write_all(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
         let mut next_id = *self.next_id();
+        // The common batch, messages only, is one statement: atomic on its
+        // own, so it needs no BEGIN and COMMIT round trips to SQLite's thread.
+        let only_messages: Option<Vec<&NewMessage>> = ops
+            .iter()
+            .map(|op| match op {
+                WriteOp::InsertMessage(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        if let (Some(run), Some(first_id)) = (&only_messages, next_id)
+            && run.len() <= MAX_ROWS_PER_INSERT
+        {
+            let mut conn = self.writer.acquire().await?;
+            let inserted = insert_messages(&mut conn, run, first_id).await?;
+            *self.next_id() = Some(first_id + run.len() as i64);
+            return Ok(inserted.into_iter().map(WriteOutcome::Message).collect());
+        }
         let mut tx = self.writer.begin().await?;
         let mut outcomes = Vec::with_capacity(ops.len());
         // Rooms whose call log grew: pruned once per batch, not per call.
@@ -396,7 +413,7 @@ async fn read_next_message_id(tx: &mut Transaction<'_, Sqlite>) -> Result<i64, S
 /// Inserts a run of messages with one multi-row statement: per-statement
 /// overhead, not SQLite, dominates small inserts. Ids start at `first_id`.
 async fn insert_messages(
-    tx: &mut Transaction<'_, Sqlite>,
+    conn: &mut sqlx::SqliteConnection,
     run: &[&NewMessage],
     first_id: i64,
 ) -> Result<Vec<Message>, StoreError> {
@@ -442,7 +459,7 @@ async fn insert_messages(
         ]);
         stored.push(message);
     }
-    bound!(insert).execute(&mut **tx).await?;
+    bound!(insert).execute(conn).await?;
     Ok(stored)
 }
 
