@@ -28,7 +28,7 @@ use crate::model::Event;
 const MAX_CLIENT_FRAME: usize = 4096;
 /// tungstenite's defaults reserve over 100 KiB per socket; the stream is
 /// almost all outbound and small, so keep the buffers small.
-const READ_BUFFER: usize = 4096;
+const READ_BUFFER: usize = 1024;
 /// Frames queued before a write: replay sends many per system call, and
 /// live events are flushed one by one anyway.
 const WRITE_BUFFER: usize = 16 * 1024;
