@@ -634,7 +634,8 @@ impl Chat {
         since: i64,
     ) -> Result<Vec<BotCall>, AppError> {
         self.check_room(room)?;
-        Ok(self.store.bot_calls(room, bot_id, since).await?)
+        let keep = self.calls.keep_per_room();
+        Ok(self.store.bot_calls(room, bot_id, since, keep).await?)
     }
 }
 

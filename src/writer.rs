@@ -124,18 +124,7 @@ async fn run(
         metrics::histogram!(telemetry::DB_WRITE_BATCH).record(ops.len() as f64);
         let results = match load_conversations(&*store, &ops, &mut conversations).await {
             Err(e) => vec![Err(e); ops.len()],
-            Ok(()) => match store.write(&ops).await {
-                Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-                Err(e) if ops.len() == 1 => vec![Err(e)],
-                Err(_) => {
-                    // One bad change must not fail its neighbours: retry each alone.
-                    let mut results = Vec::with_capacity(ops.len());
-                    for op in ops {
-                        results.push(store.write(&[op]).await.map(|mut o| o.remove(0)));
-                    }
-                    results
-                }
-            },
+            Ok(()) => write_split(&*store, &ops).await,
         };
         telemetry::observe_seconds(telemetry::DB_WRITE_SECONDS, started.elapsed());
         for (command, result) in batch.drain(..).zip(results) {
@@ -147,6 +136,49 @@ async fn run(
             // The caller may have gone away (client disconnected); the change
             // stands regardless.
             let _ = command.reply.send((result, before));
+        }
+    }
+}
+
+/// Bot-call records go in their own write: they never depend on the other
+/// changes of a batch (the message a record points at was stored before its
+/// record was queued), and alone they need no transaction.
+async fn write_split(store: &dyn Store, ops: &[WriteOp]) -> Vec<Result<WriteOutcome, StoreError>> {
+    let (calls, others): (Vec<usize>, Vec<usize>) =
+        (0..ops.len()).partition(|&i| matches!(ops[i], WriteOp::RecordCall { .. }));
+    let mut results: Vec<Option<Result<WriteOutcome, StoreError>>> = vec![None; ops.len()];
+    for group in [others, calls] {
+        if group.is_empty() {
+            continue;
+        }
+        let group_ops: Vec<WriteOp> = group.iter().map(|&i| ops[i].clone()).collect();
+        for (i, result) in group.into_iter().zip(write_batch(store, &group_ops).await) {
+            results[i] = Some(result);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(StoreError("change not written".into()))))
+        .collect()
+}
+
+/// One transaction (or statement) for the batch; if it fails, each change
+/// alone, so one bad change does not fail its neighbours.
+async fn write_batch(store: &dyn Store, ops: &[WriteOp]) -> Vec<Result<WriteOutcome, StoreError>> {
+    match store.write(ops).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(e) if ops.len() == 1 => vec![Err(e)],
+        Err(_) => {
+            let mut results = Vec::with_capacity(ops.len());
+            for op in ops {
+                results.push(
+                    store
+                        .write(std::slice::from_ref(op))
+                        .await
+                        .map(|mut o| o.remove(0)),
+                );
+            }
+            results
         }
     }
 }

@@ -25,38 +25,44 @@ pub struct MemoryResult {
     pub kib_per_connection: f64,
 }
 
-/// Opens `connections` idle websockets across `rooms` rooms, measures, and
-/// closes them again.
+/// Opens idle websockets across `rooms` rooms, growing to each count in
+/// `steps` in turn, and measures the server's RSS at each against one
+/// baseline taken before the first. Run it on a fresh server: memory freed
+/// by earlier work is reused and would hide the sockets' cost.
 pub async fn idle_websockets(
     server: &Server,
     pid: u32,
     prefix: &str,
-    connections: usize,
+    steps: &[usize],
     rooms: usize,
-) -> Result<MemoryResult, String> {
+) -> Result<Vec<MemoryResult>, String> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = rss_kib(pid)?;
-    let mut sockets: Vec<Ws> = Vec::with_capacity(connections);
-    let ids: Vec<usize> = (0..connections).collect();
-    for chunk in ids.chunks(200) {
-        let connects = chunk
-            .iter()
-            .map(|i| server.subscribe_owned(format!("{prefix}-idle-{}", i % rooms.max(1))));
-        for ws in futures_util::future::join_all(connects).await {
-            sockets.push(ws?);
+    let mut sockets: Vec<Ws> = Vec::new();
+    let mut results = Vec::new();
+    for &target in steps {
+        while sockets.len() < target {
+            let start = sockets.len();
+            let end = (start + 200).min(target);
+            let connects = (start..end)
+                .map(|i| server.subscribe_owned(format!("{prefix}-idle-{}", i % rooms.max(1))));
+            for ws in futures_util::future::join_all(connects).await {
+                sockets.push(ws?);
+            }
         }
+        // Let the server settle (allocator, task wake-ups) before reading.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss = rss_kib(pid)?;
+        results.push(MemoryResult {
+            connections: target,
+            idle_rss_kib: idle,
+            rss_kib: rss,
+            kib_per_connection: rss.saturating_sub(idle) as f64 / target.max(1) as f64,
+        });
     }
-    // Let the server settle (allocator, task wake-ups) before reading.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss = rss_kib(pid)?;
     drop(sockets);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    Ok(MemoryResult {
-        connections,
-        idle_rss_kib: idle,
-        rss_kib: rss,
-        kib_per_connection: (rss.saturating_sub(idle)) as f64 / connections.max(1) as f64,
-    })
+    Ok(results)
 }
 
 impl Server {

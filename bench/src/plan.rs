@@ -86,6 +86,24 @@ pub async fn run(
     }
     let d = plan.duration;
 
+    // First, on a fresh server: memory freed by later scenarios would be
+    // reused by the sockets and hide their cost.
+    if wants("memory") {
+        match pid {
+            None => out.note("memory     skipped: pass --pid of the server process"),
+            Some(pid) => {
+                let steps = &plan.connections;
+                for r in memory::idle_websockets(server, pid, &prefix, steps, 100).await? {
+                    let row = format!(
+                        "{:>6} idle websockets: RSS {} KiB (idle {} KiB) = {:.2} KiB each",
+                        r.connections, r.rss_kib, r.idle_rss_kib, r.kib_per_connection
+                    );
+                    out.emit("memory", &r, row);
+                }
+            }
+        }
+    }
+
     if wants("post") || wants("ceiling") {
         for &c in &plan.post_clients {
             let rooms = post::capped_rooms(format!("{prefix}-post{c}"), plan.posts_per_room);
@@ -216,20 +234,5 @@ pub async fn run(
         }
     }
 
-    if wants("memory") {
-        match pid {
-            None => out.note("memory     skipped: pass --pid of the server process"),
-            Some(pid) => {
-                for &n in &plan.connections {
-                    let r = memory::idle_websockets(server, pid, &prefix, n, 100).await?;
-                    let row = format!(
-                        "{n:>6} idle websockets: RSS {} KiB (idle {} KiB) = {:.2} KiB each",
-                        r.rss_kib, r.idle_rss_kib, r.kib_per_connection
-                    );
-                    out.emit("memory", &r, row);
-                }
-            }
-        }
-    }
     Ok(())
 }

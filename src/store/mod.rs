@@ -99,13 +99,14 @@ pub trait Store: Send + Sync + 'static {
     /// Bots of `room` (or of every room) in id order.
     async fn bots(&self, room: Option<&str>) -> Result<Vec<Bot>, StoreError>;
     async fn bot(&self, id: i64) -> Result<Option<Bot>, StoreError>;
-    /// Recorded bot calls of `room` with id > `since`, ascending, optionally
-    /// of one bot only.
+    /// Recorded bot calls of `room` with id > `since`, ascending, among the
+    /// room's newest `keep`, optionally of one bot only.
     async fn bot_calls(
         &self,
         room: &str,
         bot_id: Option<i64>,
         since: i64,
+        keep: usize,
     ) -> Result<Vec<BotCall>, StoreError>;
     async fn bot_call(&self, id: i64) -> Result<Option<BotCall>, StoreError>;
     /// The largest bot call id ever recorded (0 when none).

@@ -2,11 +2,12 @@
 //! (SQLite has a single writer anyway) and a small pool of readers, SQL built
 //! with sea-query. `:memory:` uses one shared connection for both.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sea_query::{Expr, ExprTrait, Iden, OnConflict, Order, Query, SqliteQueryBuilder};
+use sea_query::{Expr, ExprTrait, Func, Iden, OnConflict, Order, Query, SqliteQueryBuilder};
 use sea_query_sqlx::SqlxBinder;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -127,6 +128,10 @@ pub struct SqliteStore {
     /// same insert. `None` means "read it from the database" (at start, and
     /// after a failed write).
     next_message_id: std::sync::Mutex<Option<i64>>,
+    /// Records added per room since its call log was last pruned: pruning
+    /// runs every few records, not on every one (listings still show only
+    /// the newest `keep`).
+    unpruned_calls: std::sync::Mutex<HashMap<String, usize>>,
 }
 
 macro_rules! bound {
@@ -156,6 +161,7 @@ impl SqliteStore {
                 writer: pool.clone(),
                 readers: pool,
                 next_message_id: Default::default(),
+                unpruned_calls: Default::default(),
             }
         } else {
             let options = SqliteConnectOptions::new()
@@ -177,6 +183,7 @@ impl SqliteStore {
                 writer,
                 readers,
                 next_message_id: Default::default(),
+                unpruned_calls: Default::default(),
             }
         };
         sqlx::migrate!("./migrations")
@@ -192,6 +199,25 @@ impl SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    /// Counts new records per room; returns the rooms whose log is due for
+    /// pruning (every eighth of `keep` records), resetting their count.
+    fn rooms_due_for_pruning(&self, calls: &[(&BotCall, usize)]) -> Vec<(String, usize)> {
+        let mut counts = self
+            .unpruned_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut due = Vec::new();
+        for (call, keep) in calls {
+            let count = counts.entry(call.room.clone()).or_default();
+            *count += 1;
+            if *count >= (keep / 8).max(1) {
+                *count = 0;
+                due.push((call.room.clone(), *keep));
+            }
+        }
+        due
     }
 
     fn next_id(&self) -> std::sync::MutexGuard<'_, Option<i64>> {
@@ -218,6 +244,28 @@ impl SqliteStore {
             let inserted = insert_messages(&mut conn, run, first_id).await?;
             *self.next_id() = Some(first_id + run.len() as i64);
             return Ok(inserted.into_iter().map(WriteOutcome::Message).collect());
+        }
+        let only_calls: Option<Vec<(&BotCall, usize)>> = ops
+            .iter()
+            .map(|op| match op {
+                WriteOp::RecordCall {
+                    call,
+                    keep_per_room,
+                } => Some((&**call, *keep_per_room)),
+                _ => None,
+            })
+            .collect();
+        if let Some(calls) = only_calls {
+            let mut conn = self.writer.acquire().await?;
+            let records: Vec<&BotCall> = calls.iter().map(|(c, _)| *c).collect();
+            let outcomes = record_calls(&mut conn, &records).await?;
+            // Housekeeping: a failed prune loses nothing and is retried later.
+            for (room, keep) in self.rooms_due_for_pruning(&calls) {
+                if let Err(e) = prune_calls(&mut conn, &room, keep).await {
+                    tracing::warn!(room, error = %e.0, "pruning the bot-call log failed");
+                }
+            }
+            return Ok(outcomes);
         }
         let mut tx = self.writer.begin().await?;
         let mut outcomes = Vec::with_capacity(ops.len());
@@ -258,7 +306,7 @@ impl SqliteStore {
                     keep_per_room,
                 } => {
                     prune.insert(call.room.as_str(), *keep_per_room);
-                    record_call(&mut tx, call).await?
+                    record_calls(&mut tx, &[call]).await?.remove(0)
                 }
             };
             outcomes.push(outcome);
@@ -328,64 +376,72 @@ fn bot_call_from_row(row: &SqliteRow) -> Result<BotCall, StoreError> {
     })
 }
 
-async fn record_call(
-    tx: &mut Transaction<'_, Sqlite>,
-    call: &BotCall,
-) -> Result<WriteOutcome, StoreError> {
-    bound!(
-        Query::insert()
-            .into_table(BotCalls::Table)
-            .columns(BOT_CALL_COLUMNS)
-            .values_panic([
-                call.id.into(),
-                call.room.clone().into(),
-                call.bot_id.into(),
-                call.bot_name.clone().into(),
-                call.url.clone().into(),
-                call.activation.as_str().into(),
-                call.request.to_string().into(),
-                call.started.into(),
-                call.latency_ms.into(),
-                call.status.map(i64::from).into(),
-                call.content_type.clone().into(),
-                call.content_length
-                    .and_then(|l| i64::try_from(l).ok())
-                    .into(),
-                call.response_body.clone().into(),
-                call.response_truncated.into(),
-                call.outcome.clone().into(),
-                call.error.clone().into(),
-                call.message_id.into(),
-            ])
-    )
-    .execute(&mut **tx)
-    .await?;
-    Ok(WriteOutcome::CallRecorded(Box::new(call.clone())))
+/// Inserts bot-call records (ids already assigned) with one statement.
+async fn record_calls(
+    conn: &mut sqlx::SqliteConnection,
+    calls: &[&BotCall],
+) -> Result<Vec<WriteOutcome>, StoreError> {
+    let mut insert = Query::insert();
+    insert.into_table(BotCalls::Table).columns(BOT_CALL_COLUMNS);
+    for call in calls {
+        insert.values_panic([
+            call.id.into(),
+            call.room.clone().into(),
+            call.bot_id.into(),
+            call.bot_name.clone().into(),
+            call.url.clone().into(),
+            call.activation.as_str().into(),
+            call.request.to_string().into(),
+            call.started.into(),
+            call.latency_ms.into(),
+            call.status.map(i64::from).into(),
+            call.content_type.clone().into(),
+            call.content_length
+                .and_then(|l| i64::try_from(l).ok())
+                .into(),
+            call.response_body.clone().into(),
+            call.response_truncated.into(),
+            call.outcome.clone().into(),
+            call.error.clone().into(),
+            call.message_id.into(),
+        ]);
+    }
+    bound!(insert).execute(conn).await?;
+    Ok(calls
+        .iter()
+        .map(|c| WriteOutcome::CallRecorded(Box::new((*c).clone())))
+        .collect())
 }
 
-/// Drops a room's bot-call records older than its newest `keep_per_room`.
-async fn prune_calls(
-    tx: &mut Transaction<'_, Sqlite>,
-    room: &str,
-    keep_per_room: usize,
-) -> Result<(), StoreError> {
-    let oldest_kept = Query::select()
+/// The id of the oldest of a room's newest `keep` records (NULL when it
+/// has fewer).
+fn oldest_kept_call(room: &str, keep: usize) -> sea_query::SelectStatement {
+    Query::select()
         .column(BotCalls::Id)
         .from(BotCalls::Table)
         .and_where(Expr::col(BotCalls::Room).eq(room))
         .order_by(BotCalls::Id, Order::Desc)
         .limit(1)
-        .offset(keep_per_room.saturating_sub(1) as u64)
-        .to_owned();
+        .offset(keep.saturating_sub(1) as u64)
+        .to_owned()
+}
+
+/// Drops a room's bot-call records older than its newest `keep_per_room`.
+async fn prune_calls(
+    conn: &mut sqlx::SqliteConnection,
+    room: &str,
+    keep_per_room: usize,
+) -> Result<(), StoreError> {
     bound!(
         Query::delete()
             .from_table(BotCalls::Table)
             .and_where(Expr::col(BotCalls::Room).eq(room))
-            .and_where(
-                Expr::col(BotCalls::Id).lt(Expr::SubQuery(None, Box::new(oldest_kept.into())))
-            )
+            .and_where(Expr::col(BotCalls::Id).lt(Expr::SubQuery(
+                None,
+                Box::new(oldest_kept_call(room, keep_per_room).into())
+            )))
     )
-    .execute(&mut **tx)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -717,12 +773,19 @@ impl Store for SqliteStore {
         room: &str,
         bot_id: Option<i64>,
         since: i64,
+        keep: usize,
     ) -> Result<Vec<BotCall>, StoreError> {
+        // Pruning lags a little behind; the listing never does.
+        let floor = Func::coalesce([
+            Expr::SubQuery(None, Box::new(oldest_kept_call(room, keep).into())),
+            Expr::val(0),
+        ]);
         let mut q = Query::select();
         q.columns(BOT_CALL_COLUMNS)
             .from(BotCalls::Table)
             .and_where(Expr::col(BotCalls::Room).eq(room))
-            .and_where(Expr::col(BotCalls::Id).gt(since));
+            .and_where(Expr::col(BotCalls::Id).gt(since))
+            .and_where(Expr::col(BotCalls::Id).gte(floor));
         if let Some(bot_id) = bot_id {
             q.and_where(Expr::col(BotCalls::BotId).eq(bot_id));
         }
