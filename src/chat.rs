@@ -18,8 +18,8 @@ use crate::matcher::{BotCache, CompiledBot};
 use crate::model::{
     Activation, Bot, BotCall, BotInput, CallStart, Conversation, Event, Kind, Message, NewMessage,
 };
-use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
-use crate::writer::{Pending, Writer};
+use crate::store::{CallRecord, JsonPage, Store, WriteOp, WriteOutcome};
+use crate::writer::Writer;
 use crate::{telemetry, texts};
 
 /// A message typed by a person.
@@ -53,12 +53,6 @@ pub struct Replay {
     pub calls_in_flight: Vec<CallStart>,
     /// Messages after `since` (or after the clear point, if that is later).
     pub history: History,
-}
-
-/// A bot call's record and its queued write.
-struct RecordWrite {
-    record: BotCall,
-    pending: Option<Pending>,
 }
 
 /// A cursor over a room's messages, ascending by id.
@@ -188,17 +182,20 @@ impl Chat {
         }
         let (stored, before) = self
             .writer
-            .insert(NewMessage {
-                room: input.room.clone(),
-                author: input.author.clone(),
-                kind: Some(Kind::User),
-                text: input.text.clone(),
-                image: input.image,
-                media: input.media,
-                css: input.css,
-                js: input.js,
-                ..NewMessage::default()
-            })
+            .insert(
+                NewMessage {
+                    room: input.room.clone(),
+                    author: input.author.clone(),
+                    kind: Some(Kind::User),
+                    text: input.text.clone(),
+                    image: input.image,
+                    media: input.media,
+                    css: input.css,
+                    js: input.js,
+                    ..NewMessage::default()
+                },
+                None,
+            )
             .await?;
 
         let room_bots = self.room_bots(&stored.room).await?;
@@ -214,13 +211,11 @@ impl Chat {
             let call = self
                 .call(&stored.room, &target, payload, Activation::Conversation)
                 .await;
-            let record = self.store_result(&stored.room, &target, call).await?;
-            self.settle(vec![record]).await;
+            self.store_result(&stored.room, &target, call).await?;
             return Ok(stored);
         }
 
         let text_lower = stored.text.to_lowercase();
-        let mut records: Vec<RecordWrite> = Vec::new();
         for compiled in room_bots.iter() {
             let params = match compiled.matches(&stored.text, &text_lower) {
                 Ok(None) => continue,
@@ -242,9 +237,8 @@ impl Chat {
             let call = self
                 .call(&stored.room, &target, payload, Activation::Match)
                 .await;
-            records.push(self.store_result(&stored.room, &target, call).await?);
+            self.store_result(&stored.room, &target, call).await?;
         }
-        self.settle(records).await;
         Ok(stored)
     }
 
@@ -313,9 +307,7 @@ impl Chat {
                 _ => tracing::warn!(room, "room full: no (Auto) bot for the conversation"),
             }
         }
-        let record = self.store_result(room, &target, call).await?;
-        self.settle(vec![record]).await;
-        Ok(())
+        self.store_result(room, &target, call).await
     }
 
     #[tracing::instrument(skip_all, fields(room = %input.room))]
@@ -416,19 +408,12 @@ impl Chat {
         Ok(self.store.ping().await?)
     }
 
-    async fn insert(&self, message: NewMessage) -> Result<Message, AppError> {
-        Ok(self.writer.insert(message).await?.0)
-    }
-
     async fn post_system(&self, room: &str, text: String) -> Result<Message, AppError> {
-        self.insert(NewMessage {
-            room: room.to_owned(),
-            author: texts::SYSTEM_AUTHOR.to_owned(),
-            kind: Some(Kind::System),
-            text,
-            ..NewMessage::default()
-        })
-        .await
+        Ok(self
+            .writer
+            .insert(system_message(room, text), None)
+            .await?
+            .0)
     }
 
     async fn room_bots(&self, room: &str) -> Result<Arc<Vec<CompiledBot>>, AppError> {
@@ -482,17 +467,17 @@ impl Chat {
     }
 
     /// Posts what a call produced (the reply, or a system message saying
-    /// what went wrong) and queues the call's record.
+    /// what went wrong), with the call's record written alongside.
     async fn store_result(
         &self,
         room: &str,
         target: &Target,
         call: FinishedCall,
-    ) -> Result<RecordWrite, AppError> {
-        let stored = match &call.exchange.result {
+    ) -> Result<(), AppError> {
+        let (message, error) = match &call.exchange.result {
             Ok(reply) => {
                 let reply = reply.clone();
-                self.insert(NewMessage {
+                let message = NewMessage {
                     room: room.to_owned(),
                     author: reply.author.unwrap_or_else(|| target.name.clone()),
                     kind: Some(Kind::Bot),
@@ -504,70 +489,67 @@ impl Chat {
                     from_bot: target.id,
                     base_url: Some(target.url.clone()),
                     state: reply.state,
-                })
-                .await
-                .map(|m| (m, None))
+                };
+                (message, None)
             }
             Err(failure) => {
                 let text = texts::bot_failure(&target.name, &target.url, failure);
-                self.post_system(room, text.clone())
-                    .await
-                    .map(|m| (m, Some(text)))
+                (system_message(room, text.clone()), Some(text))
             }
         };
-        match stored {
-            Ok((message, error)) => Ok(self.record(call, target.id, Some(message.id), error).await),
+        let record = self.calls.finish(call, target.id, None, error);
+        let keep_per_room = self.calls.keep_per_room();
+        let with_record = (keep_per_room > 0).then(|| CallRecord {
+            call: Box::new(record.clone()),
+            keep_per_room,
+        });
+        // With a record, the writer announces the end of the call once both
+        // are stored; otherwise it is announced here.
+        let recorded = with_record.is_some();
+        match self.writer.insert(message, with_record).await {
+            Ok((stored, _)) if !recorded => {
+                let mut record = record;
+                record.message_id = Some(stored.id);
+                self.broker.publish(&Event::BotCallFinished(record));
+                Ok(())
+            }
+            Ok(_) => Ok(()),
             Err(e) => {
-                let record = self.record(call, target.id, None, None).await;
-                self.settle(vec![record]).await;
+                self.broker.publish(&Event::BotCallFinished(record));
                 Err(e)
             }
         }
     }
 
-    /// Queues the call's record without waiting for it, so the next bot's
-    /// call overlaps the write; `settle` waits before the activation answers.
+    /// Writes the record of a call that posted nothing (a test, a replay)
+    /// and waits for it; subscribers hear the call finished either way.
     async fn record(
         &self,
         call: FinishedCall,
         bot_id: Option<i64>,
-        message_id: Option<i64>,
         error: Option<String>,
-    ) -> RecordWrite {
-        let record = self.calls.finish(call, bot_id, message_id, error);
-        let pending = if self.calls.keep_per_room() == 0 {
-            None
-        } else {
-            let op = WriteOp::RecordCall {
-                call: Box::new(record.clone()),
-                keep_per_room: self.calls.keep_per_room(),
+    ) -> BotCall {
+        let record = self.calls.finish(call, bot_id, None, error);
+        let keep_per_room = self.calls.keep_per_room();
+        let written = keep_per_room > 0
+            && match self
+                .writer
+                .write(WriteOp::RecordCall(CallRecord {
+                    call: Box::new(record.clone()),
+                    keep_per_room,
+                }))
+                .await
+            {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(call_id = record.id, error = %e, "could not record a bot call");
+                    false
+                }
             };
-            self.writer.submit(op).await.ok()
-        };
-        RecordWrite { record, pending }
-    }
-
-    /// Waits for queued records. The log is a debugging aid: a record that
-    /// could not be written loses nothing in the room, but subscribers are
-    /// still told the call is over.
-    async fn settle(&self, records: Vec<RecordWrite>) {
-        for RecordWrite { record, pending } in records {
-            // Without a write (recording off, or the writer gone) nobody
-            // else announces the end of the call.
-            let written = match pending {
-                Some(p) => match p.outcome().await {
-                    Ok(_) => true,
-                    Err(e) => {
-                        tracing::warn!(call_id = record.id, error = %e, "could not record a bot call");
-                        false
-                    }
-                },
-                None => false,
-            };
-            if !written {
-                self.broker.publish(&Event::BotCallFinished(record));
-            }
+        if !written {
+            self.broker.publish(&Event::BotCallFinished(record.clone()));
         }
+        record
     }
 
     /// Sends a bot a clearly marked test message; nothing is posted into
@@ -620,10 +602,7 @@ impl Chat {
             .as_ref()
             .err()
             .map(|f| texts::bot_failure(&target.name, &target.url, f));
-        let write = self.record(call, target.id, None, error).await;
-        let record = write.record.clone();
-        self.settle(vec![write]).await;
-        record
+        self.record(call, target.id, error).await
     }
 
     /// Recorded calls of a room, ascending, optionally of one bot.
@@ -636,6 +615,16 @@ impl Chat {
         self.check_room(room)?;
         let keep = self.calls.keep_per_room();
         Ok(self.store.bot_calls(room, bot_id, since, keep).await?)
+    }
+}
+
+fn system_message(room: &str, text: String) -> NewMessage {
+    NewMessage {
+        room: room.to_owned(),
+        author: texts::SYSTEM_AUTHOR.to_owned(),
+        kind: Some(Kind::System),
+        text,
+        ..NewMessage::default()
     }
 }
 

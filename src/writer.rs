@@ -19,7 +19,7 @@ use crate::broker::Broker;
 use crate::error::AppError;
 use crate::matcher::BotCache;
 use crate::model::{Conversation, Event, Message, NewMessage};
-use crate::store::{Store, StoreError, WriteOp, WriteOutcome};
+use crate::store::{CallRecord, Store, StoreError, WriteOp, WriteOutcome};
 use crate::{telemetry, texts};
 
 /// Most changes committed in one transaction.
@@ -57,47 +57,32 @@ impl Writer {
         Ok(self.send(op).await?.0?)
     }
 
-    /// Stores a message; also returns the conversation its room was in
-    /// just before it.
+    /// Stores a message (and the record of the bot call it came from);
+    /// also returns the conversation its room was in just before it.
     pub async fn insert(
         &self,
         message: NewMessage,
+        call: Option<CallRecord>,
     ) -> Result<(Message, Option<Conversation>), AppError> {
-        match self.send(WriteOp::InsertMessage(message)).await? {
-            (Ok(WriteOutcome::Message(m)), before) => Ok((m, before)),
+        match self.send(WriteOp::InsertMessage(message, call)).await? {
+            (Ok(WriteOutcome::Message(m, _)), before) => Ok((m, before)),
             (Ok(other), _) => unreachable!("an insert is answered with a message, not {other:?}"),
             (Err(e), _) => Err(e.into()),
         }
     }
 
-    /// Queues a change without waiting for it; await the returned handle
-    /// when its outcome is needed. Lets a caller overlap the write with
-    /// other work.
-    pub async fn submit(&self, op: WriteOp) -> Result<Pending, AppError> {
+    async fn send(&self, op: WriteOp) -> Result<Reply, AppError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Command { op, reply })
             .await
             .map_err(|_| shutting_down())?;
-        Ok(Pending(answer))
-    }
-
-    async fn send(&self, op: WriteOp) -> Result<Reply, AppError> {
-        self.submit(op).await?.0.await.map_err(|_| shutting_down())
+        answer.await.map_err(|_| shutting_down())
     }
 }
 
 fn shutting_down() -> AppError {
     AppError::Unavailable(texts::SHUTTING_DOWN.to_owned())
-}
-
-/// A queued change's outcome, to await later.
-pub struct Pending(oneshot::Receiver<Reply>);
-
-impl Pending {
-    pub async fn outcome(self) -> Result<WriteOutcome, AppError> {
-        Ok(self.0.await.map_err(|_| shutting_down())?.0?)
-    }
 }
 
 async fn run(
@@ -145,7 +130,7 @@ async fn run(
 /// record was queued), and alone they need no transaction.
 async fn write_split(store: &dyn Store, ops: &[WriteOp]) -> Vec<Result<WriteOutcome, StoreError>> {
     let (calls, others): (Vec<usize>, Vec<usize>) =
-        (0..ops.len()).partition(|&i| matches!(ops[i], WriteOp::RecordCall { .. }));
+        (0..ops.len()).partition(|&i| matches!(ops[i], WriteOp::RecordCall(_)));
     let mut results: Vec<Option<Result<WriteOutcome, StoreError>>> = vec![None; ops.len()];
     for group in [others, calls] {
         if group.is_empty() {
@@ -189,7 +174,7 @@ async fn load_conversations(
     conversations: &mut HashMap<String, Option<Conversation>>,
 ) -> Result<(), StoreError> {
     for op in ops {
-        if let WriteOp::InsertMessage(m) = op
+        if let WriteOp::InsertMessage(m, _) = op
             && !conversations.contains_key(&m.room)
         {
             let newest = store.latest_message_before(&m.room, i64::MAX).await?;
@@ -206,7 +191,7 @@ fn track(
     conversations: &mut HashMap<String, Option<Conversation>>,
 ) -> Option<Conversation> {
     match outcome {
-        WriteOutcome::Message(m) => conversations
+        WriteOutcome::Message(m, _) => conversations
             .insert(m.room.clone(), Conversation::after(m))
             .flatten(),
         WriteOutcome::Cleared {
@@ -222,9 +207,12 @@ fn track(
 
 fn publish(outcome: &WriteOutcome, broker: &Broker, bots: &BotCache) {
     match outcome {
-        WriteOutcome::Message(m) => {
+        WriteOutcome::Message(m, call) => {
             metrics::counter!(telemetry::MESSAGES, "kind" => m.kind.as_str()).increment(1);
             broker.publish(&Event::Message(m.clone()));
+            if let Some(call) = call {
+                broker.publish(&Event::BotCallFinished((**call).clone()));
+            }
         }
         WriteOutcome::Bot { bot, previous } => {
             if let Some(prev) = previous.as_ref().filter(|p| p.room != bot.room) {

@@ -25,7 +25,9 @@ impl From<sqlx::Error> for StoreError {
 /// One change to apply. A batch of these commits or fails as a whole.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
-    InsertMessage(NewMessage),
+    /// A message, and the record of the bot call it came from, if any: the
+    /// record gets the message's id and is written with it.
+    InsertMessage(NewMessage, Option<CallRecord>),
     /// Create (no id, or an id that does not exist) or update a bot.
     /// Creating or moving a bot into a room that already holds
     /// `max_bots_per_room` bots is refused.
@@ -36,18 +38,23 @@ pub enum WriteOp {
     DeleteBot(i64),
     /// Delete a room's messages and remember the last id deleted.
     ClearRoom(String),
-    /// Keep a bot call's record (its id already assigned), then drop the
-    /// room's records beyond the newest `keep_per_room`.
-    RecordCall {
-        call: Box<BotCall>,
-        keep_per_room: usize,
-    },
+    /// Keep a bot call's record that produced no message (a test, a replay).
+    RecordCall(CallRecord),
+}
+
+/// A bot call's record (its id already assigned) for the call log, which
+/// keeps each room's newest `keep_per_room`.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    pub call: Box<BotCall>,
+    pub keep_per_room: usize,
 }
 
 /// What one `WriteOp` did, in the same order as the ops.
 #[derive(Debug, Clone)]
 pub enum WriteOutcome {
-    Message(Message),
+    /// The stored message, and its call's record as written.
+    Message(Message, Option<Box<BotCall>>),
     /// The bot as stored, and the bot as it was before (for an update).
     Bot {
         bot: Bot,

@@ -15,7 +15,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
-use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
+use super::{CallRecord, JsonPage, Store, StoreError, WriteOp, WriteOutcome};
 use crate::model::{Activation, Bot, BotCall, BotInput, Kind, Message, NewMessage, now_seconds};
 
 #[derive(Iden, Clone, Copy)]
@@ -203,21 +203,41 @@ impl SqliteStore {
 
     /// Counts new records per room; returns the rooms whose log is due for
     /// pruning (every eighth of `keep` records), resetting their count.
-    fn rooms_due_for_pruning(&self, calls: &[(&BotCall, usize)]) -> Vec<(String, usize)> {
+    fn rooms_due_for_pruning(&self, calls: &[CallRecord]) -> Vec<(String, usize)> {
         let mut counts = self
             .unpruned_calls
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let mut due = Vec::new();
-        for (call, keep) in calls {
-            let count = counts.entry(call.room.clone()).or_default();
+        for c in calls {
+            let count = counts.entry(c.call.room.clone()).or_default();
             *count += 1;
-            if *count >= (keep / 8).max(1) {
+            if *count >= (c.keep_per_room / 8).max(1) {
                 *count = 0;
-                due.push((call.room.clone(), *keep));
+                due.push((c.call.room.clone(), c.keep_per_room));
             }
         }
         due
+    }
+
+    /// Writes records with one statement, then prunes the rooms due. A
+    /// failed prune loses nothing and is retried with later records.
+    async fn record_calls_and_prune(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        calls: &[CallRecord],
+    ) -> Result<(), StoreError> {
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<&BotCall> = calls.iter().map(|c| &*c.call).collect();
+        record_calls(conn, &refs).await?;
+        for (room, keep) in self.rooms_due_for_pruning(calls) {
+            if let Err(e) = prune_calls(conn, &room, keep).await {
+                tracing::warn!(room, error = %e.0, "pruning the bot-call log failed");
+            }
+        }
+        Ok(())
     }
 
     fn next_id(&self) -> std::sync::MutexGuard<'_, Option<i64>> {
@@ -228,12 +248,14 @@ impl SqliteStore {
 
     async fn write_all(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
         let mut next_id = *self.next_id();
-        // The common batch, messages only, is one statement: atomic on its
-        // own, so it needs no BEGIN and COMMIT round trips to SQLite's thread.
-        let only_messages: Option<Vec<&NewMessage>> = ops
+        // The common batch, messages only (with their bot calls' records),
+        // needs no transaction: the messages are one statement, atomic on
+        // its own, and the records are a best-effort debugging aid written
+        // after them.
+        let only_messages: Option<Vec<(&NewMessage, Option<&CallRecord>)>> = ops
             .iter()
             .map(|op| match op {
-                WriteOp::InsertMessage(m) => Some(m),
+                WriteOp::InsertMessage(m, call) => Some((m, call.as_ref())),
                 _ => None,
             })
             .collect();
@@ -241,31 +263,39 @@ impl SqliteStore {
             && run.len() <= MAX_ROWS_PER_INSERT
         {
             let mut conn = self.writer.acquire().await?;
-            let inserted = insert_messages(&mut conn, run, first_id).await?;
+            let messages: Vec<&NewMessage> = run.iter().map(|(m, _)| *m).collect();
+            let inserted = insert_messages(&mut conn, &messages, first_id).await?;
             *self.next_id() = Some(first_id + run.len() as i64);
-            return Ok(inserted.into_iter().map(WriteOutcome::Message).collect());
+            let calls = with_message_ids(run, &inserted);
+            if let Err(e) = self.record_calls_and_prune(&mut conn, &calls).await {
+                tracing::warn!(error = %e.0, "could not record bot calls");
+            }
+            let mut recorded = calls.into_iter().map(|c| c.call);
+            return Ok(inserted
+                .into_iter()
+                .zip(run)
+                .map(|(m, (_, call))| {
+                    // A record that could not be written is still reported,
+                    // so subscribers hear that the call finished.
+                    let record = call.and_then(|_| recorded.next());
+                    WriteOutcome::Message(m, record)
+                })
+                .collect());
         }
-        let only_calls: Option<Vec<(&BotCall, usize)>> = ops
+        let only_calls: Option<Vec<CallRecord>> = ops
             .iter()
             .map(|op| match op {
-                WriteOp::RecordCall {
-                    call,
-                    keep_per_room,
-                } => Some((&**call, *keep_per_room)),
+                WriteOp::RecordCall(record) => Some(record.clone()),
                 _ => None,
             })
             .collect();
         if let Some(calls) = only_calls {
             let mut conn = self.writer.acquire().await?;
-            let records: Vec<&BotCall> = calls.iter().map(|(c, _)| *c).collect();
-            let outcomes = record_calls(&mut conn, &records).await?;
-            // Housekeeping: a failed prune loses nothing and is retried later.
-            for (room, keep) in self.rooms_due_for_pruning(&calls) {
-                if let Err(e) = prune_calls(&mut conn, &room, keep).await {
-                    tracing::warn!(room, error = %e.0, "pruning the bot-call log failed");
-                }
-            }
-            return Ok(outcomes);
+            self.record_calls_and_prune(&mut conn, &calls).await?;
+            return Ok(calls
+                .into_iter()
+                .map(|c| WriteOutcome::CallRecorded(c.call))
+                .collect());
         }
         let mut tx = self.writer.begin().await?;
         let mut outcomes = Vec::with_capacity(ops.len());
@@ -274,11 +304,11 @@ impl SqliteStore {
         let mut i = 0;
         while i < ops.len() {
             // Consecutive inserts go out as one statement.
-            let run: Vec<&NewMessage> = ops[i..]
+            let run: Vec<(&NewMessage, Option<&CallRecord>)> = ops[i..]
                 .iter()
                 .take(MAX_ROWS_PER_INSERT)
                 .map_while(|op| match op {
-                    WriteOp::InsertMessage(m) => Some(m),
+                    WriteOp::InsertMessage(m, call) => Some((m, call.as_ref())),
                     _ => None,
                 })
                 .collect();
@@ -289,31 +319,42 @@ impl SqliteStore {
                     None => read_next_message_id(&mut tx).await?,
                 };
                 next_id = Some(first_id + run.len() as i64);
-                let inserted = insert_messages(&mut tx, &run, first_id).await?;
-                outcomes.extend(inserted.into_iter().map(WriteOutcome::Message));
+                let messages: Vec<&NewMessage> = run.iter().map(|(m, _)| *m).collect();
+                let inserted = insert_messages(&mut tx, &messages, first_id).await?;
+                let calls = with_message_ids(&run, &inserted);
+                let refs: Vec<&BotCall> = calls.iter().map(|c| &*c.call).collect();
+                if !refs.is_empty() {
+                    record_calls(&mut tx, &refs).await?;
+                    for c in &calls {
+                        prune.insert(c.call.room.clone(), c.keep_per_room);
+                    }
+                }
+                let mut recorded = calls.into_iter().map(|c| c.call);
+                for (m, (_, call)) in inserted.into_iter().zip(&run) {
+                    let record = call.and_then(|_| recorded.next());
+                    outcomes.push(WriteOutcome::Message(m, record));
+                }
                 continue;
             }
             let outcome = match &ops[i] {
-                WriteOp::InsertMessage(_) => unreachable!("handled as a run above"),
+                WriteOp::InsertMessage(..) => unreachable!("handled as a run above"),
                 WriteOp::UpsertBot {
                     bot,
                     max_bots_per_room,
                 } => upsert_bot(&mut tx, bot, *max_bots_per_room).await?,
                 WriteOp::DeleteBot(id) => delete_bot(&mut tx, *id).await?,
                 WriteOp::ClearRoom(room) => clear_room(&mut tx, room).await?,
-                WriteOp::RecordCall {
-                    call,
-                    keep_per_room,
-                } => {
-                    prune.insert(call.room.as_str(), *keep_per_room);
-                    record_calls(&mut tx, &[call]).await?.remove(0)
+                WriteOp::RecordCall(record) => {
+                    prune.insert(record.call.room.clone(), record.keep_per_room);
+                    record_calls(&mut tx, &[&record.call]).await?;
+                    WriteOutcome::CallRecorded(record.call.clone())
                 }
             };
             outcomes.push(outcome);
             i += 1;
         }
         for (room, keep) in prune {
-            prune_calls(&mut tx, room, keep).await?;
+            prune_calls(&mut tx, &room, keep).await?;
         }
         tx.commit().await?;
         *self.next_id() = next_id;
@@ -380,7 +421,7 @@ fn bot_call_from_row(row: &SqliteRow) -> Result<BotCall, StoreError> {
 async fn record_calls(
     conn: &mut sqlx::SqliteConnection,
     calls: &[&BotCall],
-) -> Result<Vec<WriteOutcome>, StoreError> {
+) -> Result<(), StoreError> {
     let mut insert = Query::insert();
     insert.into_table(BotCalls::Table).columns(BOT_CALL_COLUMNS);
     for call in calls {
@@ -407,10 +448,25 @@ async fn record_calls(
         ]);
     }
     bound!(insert).execute(conn).await?;
-    Ok(calls
-        .iter()
-        .map(|c| WriteOutcome::CallRecorded(Box::new((*c).clone())))
-        .collect())
+    Ok(())
+}
+
+/// The records of the calls that produced `inserted`, each pointing at its
+/// message.
+fn with_message_ids(
+    run: &[(&NewMessage, Option<&CallRecord>)],
+    inserted: &[Message],
+) -> Vec<CallRecord> {
+    run.iter()
+        .zip(inserted)
+        .filter_map(|((_, call), m)| {
+            call.map(|c| {
+                let mut record = c.clone();
+                record.call.message_id = Some(m.id);
+                record
+            })
+        })
+        .collect()
 }
 
 /// The id of the oldest of a room's newest `keep` records (NULL when it
