@@ -264,12 +264,40 @@ impl SqliteStore {
         {
             let mut conn = self.writer.acquire().await?;
             let messages: Vec<&NewMessage> = run.iter().map(|(m, _)| *m).collect();
-            let inserted = insert_messages(&mut conn, &messages, first_id).await?;
-            *self.next_id() = Some(first_id + run.len() as i64);
+            let (insert, inserted) = messages_insert(&messages, first_id)?;
             let calls = with_message_ids(run, &inserted);
-            if let Err(e) = self.record_calls_and_prune(&mut conn, &calls).await {
-                tracing::warn!(error = %e.0, "could not record bot calls");
+            if calls.is_empty() {
+                bound!(insert).execute(&mut *conn).await?;
+            } else {
+                // Messages and their records in one round trip to SQLite's
+                // thread: the statements of one query run together.
+                let refs: Vec<&BotCall> = calls.iter().map(|c| &*c.call).collect();
+                let (messages_sql, messages_values) = insert.build_sqlx(SqliteQueryBuilder);
+                let (calls_sql, calls_values) = calls_insert(&refs).build_sqlx(SqliteQueryBuilder);
+                let mut values = messages_values.0.0;
+                values.extend(calls_values.0.0);
+                let sql = format!("BEGIN; {messages_sql}; {calls_sql}; COMMIT");
+                let done = sqlx::query_with(
+                    AssertSqlSafe(sql),
+                    sea_query_sqlx::SqlxValues(sea_query::Values(values)),
+                )
+                .execute(&mut *conn)
+                .await;
+                if let Err(e) = done {
+                    // Whatever ran is undone; the connection must not stay
+                    // inside the transaction.
+                    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                        conn.close_on_drop();
+                    }
+                    return Err(e.into());
+                }
+                for (room, keep) in self.rooms_due_for_pruning(&calls) {
+                    if let Err(e) = prune_calls(&mut conn, &room, keep).await {
+                        tracing::warn!(room, error = %e.0, "pruning the bot-call log failed");
+                    }
+                }
             }
+            *self.next_id() = Some(first_id + run.len() as i64);
             let mut recorded = calls.into_iter().map(|c| c.call);
             return Ok(inserted
                 .into_iter()
@@ -422,6 +450,12 @@ async fn record_calls(
     conn: &mut sqlx::SqliteConnection,
     calls: &[&BotCall],
 ) -> Result<(), StoreError> {
+    bound!(calls_insert(calls)).execute(conn).await?;
+    Ok(())
+}
+
+/// The statement inserting bot-call records.
+fn calls_insert(calls: &[&BotCall]) -> sea_query::InsertStatement {
     let mut insert = Query::insert();
     insert.into_table(BotCalls::Table).columns(BOT_CALL_COLUMNS);
     for call in calls {
@@ -447,8 +481,7 @@ async fn record_calls(
             call.message_id.into(),
         ]);
     }
-    bound!(insert).execute(conn).await?;
-    Ok(())
+    insert
 }
 
 /// The records of the calls that produced `inserted`, each pointing at its
@@ -529,6 +562,16 @@ async fn insert_messages(
     run: &[&NewMessage],
     first_id: i64,
 ) -> Result<Vec<Message>, StoreError> {
+    let (insert, stored) = messages_insert(run, first_id)?;
+    bound!(insert).execute(conn).await?;
+    Ok(stored)
+}
+
+/// The statement inserting a run of messages, and the messages as stored.
+fn messages_insert(
+    run: &[&NewMessage],
+    first_id: i64,
+) -> Result<(sea_query::InsertStatement, Vec<Message>), StoreError> {
     // Milliseconds are plenty for `when`.
     let when = (now_seconds() * 1000.0).round() / 1000.0;
     let mut insert = Query::insert();
@@ -571,8 +614,7 @@ async fn insert_messages(
         ]);
         stored.push(message);
     }
-    bound!(insert).execute(conn).await?;
-    Ok(stored)
+    Ok((insert, stored))
 }
 
 /// Most rows in one INSERT (14 bound values each, well under SQLite's cap).
