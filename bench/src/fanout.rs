@@ -28,12 +28,18 @@ pub struct FanoutResult {
     pub lost: usize,
     pub duplicated: usize,
     pub out_of_order: usize,
+    /// Subscribers closed for falling behind that resumed with `since`.
+    pub reconnects: usize,
 }
 
 struct Received {
     ids: Vec<i64>,
     latencies: Vec<u64>,
+    reconnects: usize,
 }
+
+/// Times one subscriber may resume after being closed.
+const MAX_RECONNECTS: usize = 100;
 
 const END: &str = "end-of-run";
 
@@ -62,16 +68,32 @@ pub async fn run(
     for mut ws in sockets {
         let ready = ready_tx.clone();
         let give_up = Arc::clone(&give_up);
+        let (server, room) = (server.clone(), room.to_owned());
         readers.push(tokio::spawn(async move {
             let mut got = Received {
                 ids: Vec::new(),
                 latencies: Vec::new(),
+                reconnects: 0,
             };
             let deadline = tokio::time::Instant::now() + limit;
             let mut warmed = false;
+            let mut last_id = -1;
             while !give_up.load(Ordering::Relaxed) {
-                let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, ws.next()).await else {
-                    break;
+                let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
+                    Ok(Some(Ok(msg))) if !msg.is_close() => msg,
+                    // Closed (e.g. 1013, fallen behind): resume from the last
+                    // id seen, as a browser does; bounded in count.
+                    Ok(_) if got.reconnects < MAX_RECONNECTS => {
+                        got.reconnects += 1;
+                        match server.subscribe(&room, last_id).await {
+                            Ok(again) => {
+                                ws = again;
+                                continue;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    _ => break,
                 };
                 let Ok(text) = msg.to_text() else { continue };
                 let Ok(frame) = serde_json::from_str::<Frame>(text) else {
@@ -80,6 +102,7 @@ pub async fn run(
                 if frame.kind != "message" {
                     continue;
                 }
+                last_id = frame.data.id;
                 if !warmed {
                     warmed = true;
                     let _ = ready.send(()).await;
@@ -154,10 +177,12 @@ pub async fn run(
 
     let expected: HashSet<i64> = posted.iter().copied().collect();
     let (mut lost, mut duplicated, mut out_of_order, mut deliveries) = (0, 0, 0, 0);
+    let mut reconnects = 0;
     let mut latencies = Vec::new();
     for r in readers {
         let got = r.await.map_err(|e| e.to_string())?;
         deliveries += got.ids.len();
+        reconnects += got.reconnects;
         out_of_order += got.ids.windows(2).filter(|w| w[1] <= w[0]).count();
         let unique: HashSet<i64> = got.ids.iter().copied().collect();
         duplicated += got.ids.len() - unique.len();
@@ -176,5 +201,6 @@ pub async fn run(
         lost,
         duplicated,
         out_of_order,
+        reconnects,
     })
 }

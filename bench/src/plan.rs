@@ -216,14 +216,15 @@ pub async fn run(
                 let posters = if rate.is_some() { 1 } else { 4 };
                 let r = fanout::run(server, &room, s, rate, posters, d, plan.max_posts).await?;
                 let row = format!(
-                    "S={s:<5} {:<9} {:>6.1} posts/s {:>9.0} deliveries/s  p99 {:>7.2} ms  lost {} dup {} disorder {}",
+                    "S={s:<5} {:<9} {:>6.1} posts/s {:>9.0} deliveries/s  p99 {:>7.2} ms  lost {} dup {} disorder {} resumed {}",
                     rate.map_or("flat out".into(), |r| format!("{r}/s")),
                     r.posts_per_second,
                     r.deliveries_per_second,
                     r.latency.p99_ms,
                     r.lost,
                     r.duplicated,
-                    r.out_of_order
+                    r.out_of_order,
+                    r.reconnects
                 );
                 let broken = r.lost + r.duplicated + r.out_of_order > 0;
                 out.emit("fanout", &r, row);
