@@ -55,6 +55,9 @@ pub struct Replay {
     pub history: History,
 }
 
+/// How long the health check waits for the database.
+const HEALTH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A cursor over a room's messages, ascending by id.
 pub struct History {
     store: Arc<dyn Store>,
@@ -404,8 +407,14 @@ impl Chat {
         Ok((subscription, replay))
     }
 
+    /// Whether the database answers a read promptly.
     pub async fn healthy(&self) -> Result<(), AppError> {
-        Ok(self.store.ping().await?)
+        match tokio::time::timeout(HEALTH_WAIT, self.store.ping()).await {
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(AppError::Unavailable(texts::database_silent(
+                HEALTH_WAIT.as_secs(),
+            ))),
+        }
     }
 
     async fn post_system(&self, room: &str, text: String) -> Result<Message, AppError> {

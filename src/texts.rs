@@ -204,6 +204,10 @@ pub fn database_unavailable(why: &str) -> String {
     format!("The database is unavailable right now; try again in a moment ({why})")
 }
 
+pub fn database_silent(seconds: u64) -> String {
+    format!("The database did not answer within {seconds} seconds")
+}
+
 pub const SHUTTING_DOWN: &str = "The server is shutting down; try again in a moment";
 
 pub const NO_SUCH_ROUTE: &str = "There is no API route at this path; see /docs";

@@ -599,3 +599,45 @@ async fn the_committed_caddyfile_proxies_the_api_websockets_and_client() {
         "the client's address from X-Forwarded-For: {line}"
     );
 }
+
+#[tokio::test]
+async fn health_turns_503_while_the_database_does_not_answer_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("health.db");
+    let db_text = db.to_string_lossy().into_owned();
+    let app = spawn_app_with(|c| c.db = db_text).await;
+    app.say("h", "hello").await;
+    let (status, _) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Another program holds the database's write lock and does not let go.
+    use sqlx::{ConnectOptions, Connection};
+    let mut hog = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db)
+        .connect()
+        .await
+        .unwrap();
+    let mut tx = hog.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("INSERT INTO clears (room, last_cleared_id) VALUES ('hog', 0)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let (status, body) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("database"),
+        "{body}"
+    );
+
+    tx.rollback().await.unwrap();
+    hog.close().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = app.get("/healthz").await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "health did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, Sqlite, Transaction};
 
 use super::{CallRecord, JsonPage, Store, StoreError, WriteOp, WriteOutcome};
 use crate::model::{Activation, Bot, BotCall, BotInput, Kind, Message, NewMessage, now_seconds};
@@ -132,6 +132,9 @@ pub struct SqliteStore {
     /// runs every few records, not on every one (listings still show only
     /// the newest `keep`).
     unpruned_calls: std::sync::Mutex<HashMap<String, usize>>,
+    /// How to open a fresh connection to the file (`None` in memory), for
+    /// the health check's write probe.
+    file: Option<SqliteConnectOptions>,
 }
 
 macro_rules! bound {
@@ -162,6 +165,7 @@ impl SqliteStore {
                 readers: pool,
                 next_message_id: Default::default(),
                 unpruned_calls: Default::default(),
+                file: None,
             }
         } else {
             let options = SqliteConnectOptions::new()
@@ -177,13 +181,14 @@ impl SqliteStore {
                 .await?;
             let readers = SqlitePoolOptions::new()
                 .max_connections(4)
-                .connect_with(options.read_only(true))
+                .connect_with(options.clone().read_only(true))
                 .await?;
             SqliteStore {
                 writer,
                 readers,
                 next_message_id: Default::default(),
                 unpruned_calls: Default::default(),
+                file: Some(options),
             }
         };
         sqlx::migrate!("./migrations")
@@ -929,7 +934,23 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        // Reads the schema, so it needs the database file, not just a
+        // connection.
+        sqlx::query("SELECT count(*) FROM sqlite_master")
+            .execute(&self.readers)
+            .await?;
+        // And could take the write lock: on a connection of its own, so a
+        // probe that waits never holds up the writer's connection.
+        if let Some(options) = &self.file {
+            let mut probe = options
+                .clone()
+                .busy_timeout(Duration::from_secs(1))
+                .connect()
+                .await?;
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut probe).await?;
+            sqlx::query("ROLLBACK").execute(&mut probe).await?;
+            probe.close().await?;
+        }
         Ok(())
     }
 }
