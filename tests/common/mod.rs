@@ -74,16 +74,16 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
+    /// Sends a request and reads the answer's status and JSON (null when
+    /// the body is not JSON).
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let response = request.send().await.expect("request");
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.http.post(self.url(path)).json(&body)).await
     }
 
     pub async fn post_raw(
@@ -91,33 +91,16 @@ impl TestApp {
         path: &str,
         body: impl Into<reqwest::Body>,
     ) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(self.url(path))
-            .body(body)
-            .send()
-            .await
-            .expect("request");
-        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.send(self.http.post(self.url(path)).body(body)).await
     }
 
     pub async fn delete(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .delete(self.url(path))
-            .json(&body)
-            .send()
+        self.send(self.http.delete(self.url(path)).json(&body))
             .await
-            .expect("request");
-        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self.http.get(self.url(path)).send().await.expect("request");
-        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-        (status, response.json().await.unwrap_or(Value::Null))
+        self.send(self.http.get(self.url(path))).await
     }
 
     /// Posts a user message and returns the stored message.
