@@ -5,7 +5,7 @@
 //! so one slow browser never grows memory or slows anyone else.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
@@ -28,7 +28,6 @@ pub struct Broker {
     rooms: Mutex<HashMap<String, broadcast::Sender<Arc<Frame>>>>,
     capacity: usize,
     subscribers: AtomicUsize,
-    lagged: AtomicU64,
 }
 
 /// A live subscription to one room; unsubscribes on drop.
@@ -44,7 +43,6 @@ impl Broker {
             rooms: Mutex::new(HashMap::new()),
             capacity: capacity.max(1),
             subscribers: AtomicUsize::new(0),
-            lagged: AtomicU64::new(0),
         })
     }
 
@@ -95,13 +93,8 @@ impl Broker {
         self.subscribers.load(Ordering::Relaxed)
     }
 
-    /// Subscribers closed so far for falling behind.
-    pub fn lagged_count(&self) -> u64 {
-        self.lagged.load(Ordering::Relaxed)
-    }
-
+    /// Counts a subscriber closed for falling behind (a metric).
     pub fn note_lagged(&self) {
-        self.lagged.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::telemetry::WS_LAGGED).increment(1);
     }
 }

@@ -66,14 +66,8 @@ impl Server {
     }
 
     pub async fn messages(&self, room: &str) -> Result<Vec<Value>, String> {
-        let room: String = url::form_urlencoded::byte_serialize(room.as_bytes()).collect();
-        let response = self
-            .http
-            .get(format!("{}/api/messages?room={room}", self.base))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        response.json().await.map_err(|e| e.to_string())
+        let body = self.messages_bytes(room).await?;
+        serde_json::from_slice(&body).map_err(|e| e.to_string())
     }
 
     /// The raw answer of GET /api/messages.
