@@ -15,6 +15,7 @@ use crate::chat::Chat;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::matcher::BotCache;
+use crate::recorder::Recorder;
 use crate::store::{SqliteStore, Store, StoreError};
 use crate::writer::Writer;
 
@@ -38,6 +39,10 @@ pub async fn serve(
         Arc::clone(&broker),
         Arc::clone(&bot_cache),
     );
+    let (recorder, recorder_task) = Recorder::spawn(
+        Arc::clone(&store) as Arc<dyn Store>,
+        config.bot_calls_per_room,
+    );
     let chat = Arc::new(Chat::new(
         Arc::clone(&store) as Arc<dyn Store>,
         writer,
@@ -49,7 +54,11 @@ pub async fn serve(
             config.refuse_private_bot_urls,
         ),
         config.limits.clone(),
-        CallLog::new(store.max_bot_call_id().await?, config.bot_calls_per_room),
+        CallLog::new(
+            store.max_bot_call_id().await?,
+            config.bot_calls_per_room,
+            recorder,
+        ),
     ));
     let grace = config.shutdown_grace;
     let state = AppState {
@@ -76,9 +85,10 @@ pub async fn serve(
             tracing::warn!(?grace, "requests still running after the grace period; stopping anyway");
         }
     }
-    // The router (and with it every writer handle) is gone: the writer
-    // finishes what is queued and stops.
+    // The router (and with it every writer and recorder handle) is gone:
+    // both finish what is queued and stop.
     let _ = writer_task.await;
+    let _ = recorder_task.await;
     if let Err(e) = store.checkpoint().await {
         tracing::warn!(error = %e.0, "WAL checkpoint at shutdown failed");
     }

@@ -1,6 +1,6 @@
 //! The bot-call log: ids for calls, the calls in flight (so a browser that
-//! connects mid-call learns of them), and turning an exchange with a bot
-//! into the record students inspect.
+//! connects mid-call learns of them), turning an exchange with a bot into
+//! the record students inspect, and handing records to the recorder.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,12 +9,15 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use serde_json::Value;
 
 use crate::botcall::{Exchange, RECORDED_BODY_BYTES};
+use crate::error::AppError;
 use crate::model::{Activation, BotCall, CallStart, now_seconds};
+use crate::recorder::Recorder;
 
 pub struct CallLog {
     last_id: AtomicI64,
     in_flight: Mutex<HashMap<i64, CallStart>>,
     keep_per_room: usize,
+    recorder: Recorder,
 }
 
 /// A call that went out and came back (or failed), not yet recorded.
@@ -28,12 +31,25 @@ pub struct FinishedCall {
 impl CallLog {
     /// `last_id`: the largest call id already recorded. `keep_per_room` 0
     /// keeps no records (calls are still announced).
-    pub fn new(last_id: i64, keep_per_room: usize) -> Self {
+    pub fn new(last_id: i64, keep_per_room: usize, recorder: Recorder) -> Self {
         CallLog {
             last_id: AtomicI64::new(last_id),
             in_flight: Mutex::new(HashMap::new()),
             keep_per_room,
+            recorder,
         }
+    }
+
+    /// Keeps a finished call's record (unless recording is off).
+    pub fn keep(&self, record: BotCall) {
+        if self.keep_per_room > 0 {
+            self.recorder.record(record);
+        }
+    }
+
+    /// Waits until every record kept so far can be read from the store.
+    pub async fn flush(&self) -> Result<(), AppError> {
+        self.recorder.flush().await
     }
 
     /// Records kept per room; 0 when recording is off.
@@ -81,7 +97,6 @@ impl CallLog {
         &self,
         call: FinishedCall,
         bot_id: Option<i64>,
-        message_id: Option<i64>,
         error: Option<String>,
     ) -> BotCall {
         self.lock().remove(&call.start.id);
@@ -119,7 +134,7 @@ impl CallLog {
                 Err(f) => f.outcome().to_owned(),
             },
             error,
-            message_id,
+            message_id: None,
         }
     }
 

@@ -18,7 +18,7 @@ use crate::matcher::{BotCache, CompiledBot};
 use crate::model::{
     Activation, Bot, BotCall, BotInput, CallStart, Conversation, Event, Kind, Message, NewMessage,
 };
-use crate::store::{CallRecord, JsonPage, Store, WriteOp, WriteOutcome};
+use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
 use crate::writer::Writer;
 use crate::{telemetry, texts};
 
@@ -185,20 +185,17 @@ impl Chat {
         }
         let (stored, before) = self
             .writer
-            .insert(
-                NewMessage {
-                    room: input.room.clone(),
-                    author: input.author.clone(),
-                    kind: Some(Kind::User),
-                    text: input.text.clone(),
-                    image: input.image,
-                    media: input.media,
-                    css: input.css,
-                    js: input.js,
-                    ..NewMessage::default()
-                },
-                None,
-            )
+            .insert(NewMessage {
+                room: input.room.clone(),
+                author: input.author.clone(),
+                kind: Some(Kind::User),
+                text: input.text.clone(),
+                image: input.image,
+                media: input.media,
+                css: input.css,
+                js: input.js,
+                ..NewMessage::default()
+            })
             .await?;
 
         let room_bots = self.room_bots(&stored.room).await?;
@@ -418,11 +415,7 @@ impl Chat {
     }
 
     async fn post_system(&self, room: &str, text: String) -> Result<Message, AppError> {
-        Ok(self
-            .writer
-            .insert(system_message(room, text), None)
-            .await?
-            .0)
+        Ok(self.writer.insert(system_message(room, text)).await?.0)
     }
 
     async fn room_bots(&self, room: &str) -> Result<Arc<Vec<CompiledBot>>, AppError> {
@@ -476,7 +469,7 @@ impl Chat {
     }
 
     /// Posts what a call produced (the reply, or a system message saying
-    /// what went wrong), with the call's record written alongside.
+    /// what went wrong), and hands the call's record to the call log.
     async fn store_result(
         &self,
         room: &str,
@@ -506,58 +499,29 @@ impl Chat {
                 (system_message(room, text.clone()), Some(text))
             }
         };
-        let record = self.calls.finish(call, target.id, None, error);
-        let keep_per_room = self.calls.keep_per_room();
-        let with_record = (keep_per_room > 0).then(|| CallRecord {
-            call: Box::new(record.clone()),
-            keep_per_room,
-        });
-        // With a record, the writer announces the end of the call once both
-        // are stored; otherwise it is announced here.
-        let recorded = with_record.is_some();
-        match self.writer.insert(message, with_record).await {
-            Ok((stored, _)) if !recorded => {
-                let mut record = record;
-                record.message_id = Some(stored.id);
-                self.broker.publish(&Event::BotCallFinished(record));
-                Ok(())
-            }
-            Ok(_) => Ok(()),
-            Err(e) => {
-                self.broker.publish(&Event::BotCallFinished(record));
-                Err(e)
-            }
+        let mut record = self.calls.finish(call, target.id, error);
+        let stored = self.writer.insert(message).await;
+        if let Ok((m, _)) = &stored {
+            record.message_id = Some(m.id);
         }
+        // Subscribers hear that the call finished even if its message could
+        // not be stored.
+        self.keep_record(record);
+        stored.map(|_| ())
     }
 
-    /// Writes the record of a call that posted nothing (a test, a replay)
-    /// and waits for it; subscribers hear the call finished either way.
-    async fn record(
-        &self,
-        call: FinishedCall,
-        bot_id: Option<i64>,
-        error: Option<String>,
-    ) -> BotCall {
-        let record = self.calls.finish(call, bot_id, None, error);
-        let keep_per_room = self.calls.keep_per_room();
-        let written = keep_per_room > 0
-            && match self
-                .writer
-                .write(WriteOp::RecordCall(CallRecord {
-                    call: Box::new(record.clone()),
-                    keep_per_room,
-                }))
-                .await
-            {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::warn!(call_id = record.id, error = %e, "could not record a bot call");
-                    false
-                }
-            };
-        if !written {
-            self.broker.publish(&Event::BotCallFinished(record.clone()));
-        }
+    /// Hands a finished call's record to the call log and announces it;
+    /// in that order, so a browser that lists the log on hearing of the
+    /// call finds it there.
+    fn keep_record(&self, record: BotCall) {
+        self.calls.keep(record.clone());
+        self.broker.publish(&Event::BotCallFinished(record));
+    }
+
+    /// Records a call that posted nothing (a test, a replay).
+    fn record(&self, call: FinishedCall, bot_id: Option<i64>, error: Option<String>) -> BotCall {
+        let record = self.calls.finish(call, bot_id, error);
+        self.keep_record(record.clone());
         record
     }
 
@@ -587,6 +551,7 @@ impl Chat {
     /// into the room. Returns the new call's record.
     #[tracing::instrument(skip(self))]
     pub async fn replay_call(&self, call_id: i64) -> Result<BotCall, AppError> {
+        self.calls.flush().await?;
         let old = self
             .store
             .bot_call(call_id)
@@ -611,7 +576,7 @@ impl Chat {
             .as_ref()
             .err()
             .map(|f| texts::bot_failure(&target.name, &target.url, f));
-        self.record(call, target.id, error).await
+        self.record(call, target.id, error)
     }
 
     /// Recorded calls of a room, ascending, optionally of one bot.
@@ -623,6 +588,7 @@ impl Chat {
     ) -> Result<Vec<BotCall>, AppError> {
         self.check_room(room)?;
         let keep = self.calls.keep_per_room();
+        self.calls.flush().await?;
         Ok(self.store.bot_calls(room, bot_id, since, keep).await?)
     }
 }

@@ -10,6 +10,7 @@ pub const HTTP_REQUESTS: &str = "necsus_http_requests_total";
 pub const MESSAGES: &str = "necsus_messages_total";
 pub const BOT_CALLS: &str = "necsus_bot_calls_total";
 pub const BOT_CALL_SECONDS: &str = "necsus_bot_call_duration_seconds";
+pub const BOT_CALL_RECORDS_LOST: &str = "necsus_bot_call_records_lost_total";
 pub const WS_SUBSCRIBERS: &str = "necsus_websocket_subscribers";
 pub const WS_LAGGED: &str = "necsus_websocket_lagged_total";
 pub const DB_WRITE_SECONDS: &str = "necsus_db_write_duration_seconds";

@@ -19,7 +19,7 @@ use crate::broker::Broker;
 use crate::error::AppError;
 use crate::matcher::BotCache;
 use crate::model::{Conversation, Event, Message, NewMessage};
-use crate::store::{CallRecord, Store, StoreError, WriteOp, WriteOutcome};
+use crate::store::{Store, StoreError, WriteOp, WriteOutcome};
 use crate::{telemetry, texts};
 
 /// Most changes committed in one transaction.
@@ -57,15 +57,14 @@ impl Writer {
         Ok(self.send(op).await?.0?)
     }
 
-    /// Stores a message (and the record of the bot call it came from);
-    /// also returns the conversation its room was in just before it.
+    /// Stores a message; also returns the conversation its room was in just
+    /// before it.
     pub async fn insert(
         &self,
         message: NewMessage,
-        call: Option<CallRecord>,
     ) -> Result<(Message, Option<Conversation>), AppError> {
-        match self.send(WriteOp::InsertMessage(message, call)).await? {
-            (Ok(WriteOutcome::Message(m, _)), before) => Ok((m, before)),
+        match self.send(WriteOp::InsertMessage(message)).await? {
+            (Ok(WriteOutcome::Message(m)), before) => Ok((m, before)),
             (Ok(other), _) => unreachable!("an insert is answered with a message, not {other:?}"),
             (Err(e), _) => Err(e.into()),
         }
@@ -104,47 +103,38 @@ async fn run(
             let room = MAX_BATCH - batch.len();
             rx.recv_many(&mut batch, room).now_or_never();
         }
-        let ops: Vec<WriteOp> = batch.iter().map(|c| c.op.clone()).collect();
-        let started = std::time::Instant::now();
-        metrics::histogram!(telemetry::DB_WRITE_BATCH).record(ops.len() as f64);
-        let results = match load_conversations(&*store, &ops, &mut conversations).await {
-            Err(e) => vec![Err(e); ops.len()],
-            Ok(()) => write_split(&*store, &ops).await,
-        };
-        telemetry::observe_seconds(telemetry::DB_WRITE_SECONDS, started.elapsed());
-        for (command, result) in batch.drain(..).zip(results) {
-            let mut before = None;
-            if let Ok(outcome) = &result {
-                before = track(outcome, &mut conversations);
-                publish(outcome, &broker, &bots);
-            }
-            // The caller may have gone away (client disconnected); the change
-            // stands regardless.
-            let _ = command.reply.send((result, before));
-        }
+        let writes = batch.drain(..).map(|c| (c.op, c.reply)).collect();
+        write_changes(&*store, writes, &mut conversations, &broker, &bots).await;
     }
 }
 
-/// Bot-call records go in their own write: they never depend on the other
-/// changes of a batch (the message a record points at was stored before its
-/// record was queued), and alone they need no transaction.
-async fn write_split(store: &dyn Store, ops: &[WriteOp]) -> Vec<Result<WriteOutcome, StoreError>> {
-    let (calls, others): (Vec<usize>, Vec<usize>) =
-        (0..ops.len()).partition(|&i| matches!(ops[i], WriteOp::RecordCall(_)));
-    let mut results: Vec<Option<Result<WriteOutcome, StoreError>>> = vec![None; ops.len()];
-    for group in [others, calls] {
-        if group.is_empty() {
-            continue;
+/// Writes a batch of changes, publishes what they did in order and answers
+/// their callers.
+async fn write_changes(
+    store: &dyn Store,
+    writes: Vec<(WriteOp, oneshot::Sender<Reply>)>,
+    conversations: &mut HashMap<String, Option<Conversation>>,
+    broker: &Broker,
+    bots: &BotCache,
+) {
+    let ops: Vec<WriteOp> = writes.iter().map(|(op, _)| op.clone()).collect();
+    let started = std::time::Instant::now();
+    metrics::histogram!(telemetry::DB_WRITE_BATCH).record(ops.len() as f64);
+    let results = match load_conversations(store, &ops, conversations).await {
+        Err(e) => vec![Err(e); ops.len()],
+        Ok(()) => write_batch(store, &ops).await,
+    };
+    telemetry::observe_seconds(telemetry::DB_WRITE_SECONDS, started.elapsed());
+    for ((_, reply), result) in writes.into_iter().zip(results) {
+        let mut before = None;
+        if let Ok(outcome) = &result {
+            before = track(outcome, conversations);
+            publish(outcome, broker, bots);
         }
-        let group_ops: Vec<WriteOp> = group.iter().map(|&i| ops[i].clone()).collect();
-        for (i, result) in group.into_iter().zip(write_batch(store, &group_ops).await) {
-            results[i] = Some(result);
-        }
+        // The caller may have gone away (client disconnected); the change
+        // stands regardless.
+        let _ = reply.send((result, before));
     }
-    results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(StoreError("change not written".into()))))
-        .collect()
 }
 
 /// One transaction (or statement) for the batch; if it fails, each change
@@ -174,7 +164,7 @@ async fn load_conversations(
     conversations: &mut HashMap<String, Option<Conversation>>,
 ) -> Result<(), StoreError> {
     for op in ops {
-        if let WriteOp::InsertMessage(m, _) = op
+        if let WriteOp::InsertMessage(m) = op
             && !conversations.contains_key(&m.room)
         {
             let newest = store.latest_message_before(&m.room, i64::MAX).await?;
@@ -191,7 +181,7 @@ fn track(
     conversations: &mut HashMap<String, Option<Conversation>>,
 ) -> Option<Conversation> {
     match outcome {
-        WriteOutcome::Message(m, _) => conversations
+        WriteOutcome::Message(m) => conversations
             .insert(m.room.clone(), Conversation::after(m))
             .flatten(),
         WriteOutcome::Cleared {
@@ -207,12 +197,9 @@ fn track(
 
 fn publish(outcome: &WriteOutcome, broker: &Broker, bots: &BotCache) {
     match outcome {
-        WriteOutcome::Message(m, call) => {
+        WriteOutcome::Message(m) => {
             metrics::counter!(telemetry::MESSAGES, "kind" => m.kind.as_str()).increment(1);
             broker.publish(&Event::Message(m.clone()));
-            if let Some(call) = call {
-                broker.publish(&Event::BotCallFinished((**call).clone()));
-            }
         }
         WriteOutcome::Bot { bot, previous } => {
             if let Some(prev) = previous.as_ref().filter(|p| p.room != bot.room) {
@@ -233,9 +220,6 @@ fn publish(outcome: &WriteOutcome, broker: &Broker, bots: &BotCache) {
             room: room.clone(),
             last_cleared_id: *last,
         }),
-        WriteOutcome::CallRecorded(call) => {
-            broker.publish(&Event::BotCallFinished((**call).clone()));
-        }
         WriteOutcome::Deleted(None)
         | WriteOutcome::Cleared { .. }
         | WriteOutcome::BotLimitReached => {}

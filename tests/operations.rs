@@ -418,6 +418,18 @@ async fn sigterm_lets_an_activation_finish_closes_websockets_and_exits_cleanly()
         .collect();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0]["text"], "finished after the signal");
+    // And its bot-call record, made after the signal, was written before
+    // the server exited.
+    let calls: Value = http
+        .get(format!("{}/api/bot-calls?room=t", again.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(calls.as_array().unwrap().len(), 1, "{calls}");
+    assert_eq!(calls[0]["message_id"], after[0]["id"]);
 }
 
 fn run_to_exit(args: &[&str]) -> (i32, String) {
@@ -509,7 +521,11 @@ async fn an_older_schema_is_migrated_forward_and_migrations_are_idempotent() {
         assert_eq!(
             (status, calls),
             (StatusCode::OK, json!([])),
-            "the newer table exists"
+            "the bot-call log exists"
+        );
+        assert!(
+            dir.path().join("old-calls.db").exists(),
+            "the bot-call log lives beside the database"
         );
         app.shutdown.cancel();
         app.task.await.unwrap();

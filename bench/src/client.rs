@@ -72,13 +72,26 @@ impl Server {
 
     /// The raw answer of GET /api/messages.
     pub async fn messages_bytes(&self, room: &str) -> Result<Vec<u8>, String> {
+        self.get_room("messages", room).await
+    }
+
+    /// The room's recorded bot calls (GET /api/bot-calls).
+    pub async fn bot_calls(&self, room: &str) -> Result<Vec<Value>, String> {
+        let body = self.get_room("bot-calls", room).await?;
+        serde_json::from_slice(&body).map_err(|e| e.to_string())
+    }
+
+    async fn get_room(&self, what: &str, room: &str) -> Result<Vec<u8>, String> {
         let room: String = url::form_urlencoded::byte_serialize(room.as_bytes()).collect();
         let response = self
             .http
-            .get(format!("{}/api/messages?room={room}", self.base))
+            .get(format!("{}/api/{what}?room={room}", self.base))
             .send()
             .await
             .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("GET /api/{what}: status {}", response.status()));
+        }
         Ok(response.bytes().await.map_err(|e| e.to_string())?.to_vec())
     }
 

@@ -10,6 +10,7 @@ pub mod fanout;
 pub mod memory;
 pub mod plan;
 pub mod post;
+pub mod recording;
 pub mod report;
 pub mod stats;
 

@@ -11,7 +11,7 @@ use necsus_bench::report::Reporter;
 #[command(
     name = "necsus-bench",
     about = "Benchmarks a running NeCSuS server on this machine",
-    after_help = "Scenarios: post, history, bot, fanout, catchup, memory, ceiling, all.\n\
+    after_help = "Scenarios: post, history, bot, recording, fanout, catchup, memory, ceiling, all.\n\
                   One JSON line per measurement goes to stdout, a table to stderr."
 )]
 struct Args {
@@ -21,6 +21,10 @@ struct Args {
     /// Server to benchmark (loopback only).
     #[arg(long, default_value = "http://127.0.0.1:6277")]
     base: String,
+    /// A second server, started with `--bot-calls-per-room 0`, for the
+    /// recording scenario (the bot-call log's cost).
+    #[arg(long)]
+    compare: Option<String>,
     /// Server process id, for the memory scenario.
     #[arg(long)]
     pid: Option<u32>,
@@ -45,9 +49,11 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     }
     let args = Args::parse();
-    if let Err(e) = necsus_bench::check_loopback(&args.base) {
-        eprintln!("necsus-bench: {e}");
-        return std::process::ExitCode::from(2);
+    for base in std::iter::once(&args.base).chain(&args.compare) {
+        if let Err(e) = necsus_bench::check_loopback(base) {
+            eprintln!("necsus-bench: {e}");
+            return std::process::ExitCode::from(2);
+        }
     }
     let mut plan = if args.smoke {
         Plan::smoke()
@@ -58,12 +64,22 @@ fn main() -> std::process::ExitCode {
         plan.duration = Duration::from_secs_f64(args.duration.clamp(0.1, 600.0));
         plan.posts_per_room = args.posts_per_room;
         plan.history = args.history;
+        plan.recording_round = plan.duration.mul_f64(0.3);
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async move {
         let server = Server::new(&args.base, 64);
+        let compare = args.compare.as_deref().map(|base| Server::new(base, 64));
         let mut out = Reporter::default();
-        match plan::run(&args.scenario, &plan, &server, args.pid, &mut out).await {
+        let result = plan::run(
+            &args.scenario,
+            &plan,
+            &server,
+            compare.as_ref(),
+            args.pid,
+            &mut out,
+        );
+        match result.await {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("necsus-bench: {e}");

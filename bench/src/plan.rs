@@ -9,7 +9,8 @@ use serde_json::json;
 use crate::ceiling::{self, TrivialServer};
 use crate::client::Server;
 use crate::report::Reporter;
-use crate::{fanout, memory, post};
+use crate::stats::median;
+use crate::{fanout, memory, post, recording};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -20,6 +21,9 @@ pub struct Plan {
     pub history: usize,
     pub bot_counts: Vec<usize>,
     pub bot_clients: Vec<usize>,
+    /// Alternating rounds of the bot-call log's cost, and each one's length.
+    pub recording_rounds: usize,
+    pub recording_round: Duration,
     pub subscribers: Vec<usize>,
     pub fanout_rate: f64,
     pub connections: Vec<usize>,
@@ -39,6 +43,8 @@ impl Plan {
             history: 100_000,
             bot_counts: vec![1, 10],
             bot_clients: vec![1, 16],
+            recording_rounds: 10,
+            recording_round: Duration::from_millis(1500),
             subscribers: vec![10, 100, 1000],
             fanout_rate: 20.0,
             connections: vec![1000, 5000, 10_000],
@@ -56,6 +62,8 @@ impl Plan {
             history: 300,
             bot_counts: vec![1, 3],
             bot_clients: vec![2],
+            recording_rounds: 2,
+            recording_round: Duration::from_millis(300),
             subscribers: vec![5, 20],
             fanout_rate: 40.0,
             connections: vec![50],
@@ -65,15 +73,24 @@ impl Plan {
     }
 }
 
-pub const SCENARIOS: [&str; 7] = [
-    "post", "history", "bot", "fanout", "catchup", "memory", "ceiling",
+pub const SCENARIOS: [&str; 8] = [
+    "post",
+    "history",
+    "bot",
+    "recording",
+    "fanout",
+    "catchup",
+    "memory",
+    "ceiling",
 ];
 
-/// Runs one scenario (or `all`) against `server`.
+/// Runs one scenario (or `all`) against `server`. `compare` is a second
+/// server with its bot-call log off, for the recording scenario.
 pub async fn run(
     scenario: &str,
     plan: &Plan,
     server: &Server,
+    compare: Option<&Server>,
     pid: Option<u32>,
     out: &mut Reporter,
 ) -> Result<(), String> {
@@ -202,6 +219,31 @@ pub async fn run(
                     return Err("bot scenario: wrong payloads or missing replies".into());
                 }
                 out.emit("bot", &r, row);
+            }
+        }
+    }
+
+    if wants("recording") {
+        match compare {
+            None => out.note(
+                "recording  skipped: pass --compare with a second server started with --bot-calls-per-room 0",
+            ),
+            Some(off) => {
+                let bot = post::start_bot().await;
+                let c = *plan.bot_clients.last().unwrap_or(&16);
+                let r = recording::cost(server, off, &bot, &prefix, c, plan).await?;
+                let row = format!(
+                    "K=1  C={c:<3} log on {:>7.0} posts/s, off {:>7.0} posts/s (medians of {} rounds): costs {:.1}%",
+                    median(&r.on_per_second),
+                    median(&r.off_per_second),
+                    r.rounds,
+                    r.cost_percent
+                );
+                let broken = r.bad_payloads > 0 || r.missing_replies > 0;
+                out.emit("recording", &r, row);
+                if broken {
+                    return Err("recording scenario: wrong payloads or missing replies".into());
+                }
             }
         }
     }

@@ -208,6 +208,13 @@ pub struct BotResult {
     pub missing_replies: usize,
 }
 
+/// The rooms `with_bots` posts into.
+pub fn bot_rooms(prefix: &str, bots: usize, clients: usize) -> Vec<String> {
+    (0..clients)
+        .map(|c| format!("{prefix}-k{bots}-c{c}"))
+        .collect()
+}
+
 /// `clients` posters, each in its own room holding `bots` instant bots.
 pub async fn with_bots(
     server: &Server,
@@ -218,9 +225,7 @@ pub async fn with_bots(
     duration: Duration,
     max_posts: usize,
 ) -> Result<BotResult, String> {
-    let rooms: Vec<String> = (0..clients)
-        .map(|c| format!("{prefix}-k{bots}-c{c}"))
-        .collect();
+    let rooms = bot_rooms(prefix, bots, clients);
     for room in &rooms {
         for k in 0..bots {
             server

@@ -29,6 +29,18 @@ pub fn summarize(mut samples: Vec<Duration>) -> Summary {
     }
 }
 
+/// The middle value (the mean of the two middle ones for an even count);
+/// 0 for none.
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// Same, from microsecond samples.
 pub fn summarize_micros(samples: Vec<u64>) -> Summary {
     summarize(samples.into_iter().map(Duration::from_micros).collect())

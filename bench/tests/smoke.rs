@@ -21,7 +21,20 @@ async fn every_scenario_runs_correctly_at_smoke_size() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let token = CancellationToken::new();
-    let server_task = tokio::spawn(necsus::app::serve(listener, config, token.clone()));
+    let server_task = tokio::spawn(necsus::app::serve(listener, config.clone(), token.clone()));
+    // The same with the bot-call log off, for the recording scenario.
+    let unrecorded = necsus::config::Config {
+        db: dir
+            .path()
+            .join("unrecorded.db")
+            .to_string_lossy()
+            .into_owned(),
+        bot_calls_per_room: 0,
+        ..config
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let compare = Server::new(&format!("http://{}", listener.local_addr().unwrap()), 8);
+    let compare_task = tokio::spawn(necsus::app::serve(listener, unrecorded, token.clone()));
 
     let server = Server::new(&base, 8);
     let mut out = Reporter {
@@ -32,9 +45,18 @@ async fn every_scenario_runs_correctly_at_smoke_size() {
         trivial_exe: Some(env!("CARGO_BIN_EXE_necsus-bench").into()),
         ..Plan::smoke()
     };
-    let result = plan::run("all", &plan, &server, Some(std::process::id()), &mut out).await;
+    let result = plan::run(
+        "all",
+        &plan,
+        &server,
+        Some(&compare),
+        Some(std::process::id()),
+        &mut out,
+    )
+    .await;
     token.cancel();
     let _ = server_task.await;
+    let _ = compare_task.await;
     if let Err(e) = result {
         panic!(
             "a scenario failed its correctness checks: {e}\n{:#?}",
@@ -44,7 +66,14 @@ async fn every_scenario_runs_correctly_at_smoke_size() {
 
     let count = |s: &str| out.lines.iter().filter(|l| l["scenario"] == s).count();
     for scenario in [
-        "post", "ceiling", "history", "bot", "fanout", "catchup", "memory",
+        "post",
+        "ceiling",
+        "history",
+        "bot",
+        "recording",
+        "fanout",
+        "catchup",
+        "memory",
     ] {
         assert!(
             count(scenario) > 0,
@@ -68,4 +97,14 @@ async fn every_scenario_runs_correctly_at_smoke_size() {
     // The filled room, plus what the history scenario posted into it.
     assert!(catchup["messages"].as_u64().unwrap() >= 300, "{catchup}");
     assert_eq!(catchup["ws_replayed"], catchup["messages"]);
+    let recording = out
+        .lines
+        .iter()
+        .find(|l| l["scenario"] == "recording")
+        .unwrap();
+    // One call per post, and every call listed up to the 200 a room keeps.
+    let posts = recording["on_posts"].as_u64().unwrap();
+    let listed = recording["records_listed"].as_u64().unwrap();
+    assert!(posts > 0, "{recording}");
+    assert!(listed <= posts && listed >= posts.min(200), "{recording}");
 }

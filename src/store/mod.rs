@@ -25,9 +25,7 @@ impl From<sqlx::Error> for StoreError {
 /// One change to apply. A batch of these commits or fails as a whole.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
-    /// A message, and the record of the bot call it came from, if any: the
-    /// record gets the message's id and is written with it.
-    InsertMessage(NewMessage, Option<CallRecord>),
+    InsertMessage(NewMessage),
     /// Create (no id, or an id that does not exist) or update a bot.
     /// Creating or moving a bot into a room that already holds
     /// `max_bots_per_room` bots is refused.
@@ -38,23 +36,12 @@ pub enum WriteOp {
     DeleteBot(i64),
     /// Delete a room's messages and remember the last id deleted.
     ClearRoom(String),
-    /// Keep a bot call's record that produced no message (a test, a replay).
-    RecordCall(CallRecord),
-}
-
-/// A bot call's record (its id already assigned) for the call log, which
-/// keeps each room's newest `keep_per_room`.
-#[derive(Debug, Clone)]
-pub struct CallRecord {
-    pub call: Box<BotCall>,
-    pub keep_per_room: usize,
 }
 
 /// What one `WriteOp` did, in the same order as the ops.
 #[derive(Debug, Clone)]
 pub enum WriteOutcome {
-    /// The stored message, and its call's record as written.
-    Message(Message, Option<Box<BotCall>>),
+    Message(Message),
     /// The bot as stored, and the bot as it was before (for an update).
     Bot {
         bot: Bot,
@@ -68,7 +55,6 @@ pub enum WriteOutcome {
         room: String,
         last_cleared_id: Option<i64>,
     },
-    CallRecorded(Box<BotCall>),
 }
 
 /// A page of a room's messages as their stored JSON texts, joined: serving
@@ -87,6 +73,10 @@ pub struct JsonPage {
 pub trait Store: Send + Sync + 'static {
     /// Applies every op in one transaction and reports each op's outcome.
     async fn write(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError>;
+    /// Adds bot-call records (ids already assigned) to the call log, which
+    /// keeps each room's newest `keep_per_room`; all or none are written.
+    async fn record_calls(&self, calls: &[BotCall], keep_per_room: usize)
+    -> Result<(), StoreError>;
     /// At most `limit` messages of `room` with id > `after`, ascending, as
     /// JSON joined by `separator` (which JSON text never contains raw, like
     /// `","` or `"\n"`); `None` when there are none.

@@ -3,6 +3,7 @@
 //! with sea-query. `:memory:` uses one shared connection for both.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, Sqlite, Transaction};
 
-use super::{CallRecord, JsonPage, Store, StoreError, WriteOp, WriteOutcome};
+use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
 use crate::model::{Activation, Bot, BotCall, BotInput, Kind, Message, NewMessage, now_seconds};
 
 #[derive(Iden, Clone, Copy)]
@@ -123,6 +124,8 @@ enum Clears {
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// The bot-call log's database.
+    calls: SqlitePool,
     /// The next message id. The writer is the only writer, so it hands ids
     /// out itself and can write each message's JSON, id included, in the
     /// same insert. `None` means "read it from the database" (at start, and
@@ -137,6 +140,43 @@ pub struct SqliteStore {
     file: Option<SqliteConnectOptions>,
 }
 
+/// Where the bot-call log of the database at `db` lives: beside it, named
+/// after it (`necsus.db` keeps its log in `necsus-calls.db`). The log is a
+/// file of its own so that writing and pruning it, on every bot call, never
+/// waits on or holds up the messages' single writer.
+pub fn calls_path(db: &Path) -> PathBuf {
+    let stem = db
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    let name = match db.extension() {
+        Some(ext) => format!("{stem}-calls.{}", ext.to_string_lossy()),
+        None => format!("{stem}-calls"),
+    };
+    db.with_file_name(name)
+}
+
+fn file_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+}
+
+/// One connection that never closes: an in-memory database lives as long
+/// as its connection does.
+async fn memory_pool() -> Result<SqlitePool, StoreError> {
+    Ok(SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?)
+        .await?)
+}
+
 macro_rules! bound {
     ($stmt:expr) => {{
         let (sql, values) = $stmt.build_sqlx(SqliteQueryBuilder);
@@ -145,35 +185,23 @@ macro_rules! bound {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies the
-    /// migrations. `:memory:` gives a private in-memory database.
+    /// Opens (creating if needed) the database at `path`, and the bot-call
+    /// log's beside it (see `calls_path`), and applies the migrations.
+    /// `:memory:` gives private in-memory databases.
     #[tracing::instrument]
     pub async fn open(path: &str) -> Result<Self, StoreError> {
         let store = if path == ":memory:" {
-            let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
-            // One connection that never closes: the database lives as long
-            // as it does.
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options)
-                .await?;
+            let pool = memory_pool().await?;
             SqliteStore {
                 writer: pool.clone(),
                 readers: pool,
+                calls: memory_pool().await?,
                 next_message_id: Default::default(),
                 unpruned_calls: Default::default(),
                 file: None,
             }
         } else {
-            let options = SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(5));
+            let options = file_options(Path::new(path));
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
@@ -183,9 +211,16 @@ impl SqliteStore {
                 .max_connections(4)
                 .connect_with(options.clone().read_only(true))
                 .await?;
+            // One connection writes the log; the other lets a listing read
+            // while it does.
+            let calls = SqlitePoolOptions::new()
+                .max_connections(2)
+                .connect_with(file_options(&calls_path(Path::new(path))))
+                .await?;
             SqliteStore {
                 writer,
                 readers,
+                calls,
                 next_message_id: Default::default(),
                 unpruned_calls: Default::default(),
                 file: Some(options),
@@ -195,54 +230,40 @@ impl SqliteStore {
             .run(&store.writer)
             .await
             .map_err(|e| StoreError(format!("migrating the database failed: {e}")))?;
+        sqlx::migrate!("./migrations/calls")
+            .run(&store.calls)
+            .await
+            .map_err(|e| StoreError(format!("migrating the bot-call log failed: {e}")))?;
         Ok(store)
     }
 
-    /// Writes the WAL back into the main file; used at shutdown.
+    /// Writes the WALs back into their database files; used at shutdown.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.writer)
-            .await?;
+        for pool in [&self.writer, &self.calls] {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(pool)
+                .await?;
+        }
         Ok(())
     }
 
     /// Counts new records per room; returns the rooms whose log is due for
-    /// pruning (every eighth of `keep` records), resetting their count.
-    fn rooms_due_for_pruning(&self, calls: &[CallRecord]) -> Vec<(String, usize)> {
+    /// pruning (every half of `keep` records), resetting their count.
+    fn rooms_due_for_pruning(&self, calls: &[BotCall], keep: usize) -> Vec<String> {
         let mut counts = self
             .unpruned_calls
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let mut due = Vec::new();
         for c in calls {
-            let count = counts.entry(c.call.room.clone()).or_default();
+            let count = counts.entry(c.room.clone()).or_default();
             *count += 1;
-            if *count >= (c.keep_per_room / 8).max(1) {
+            if *count >= (keep / 2).max(1) {
                 *count = 0;
-                due.push((c.call.room.clone(), c.keep_per_room));
+                due.push(c.room.clone());
             }
         }
         due
-    }
-
-    /// Writes records with one statement, then prunes the rooms due. A
-    /// failed prune loses nothing and is retried with later records.
-    async fn record_calls_and_prune(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-        calls: &[CallRecord],
-    ) -> Result<(), StoreError> {
-        if calls.is_empty() {
-            return Ok(());
-        }
-        let refs: Vec<&BotCall> = calls.iter().map(|c| &*c.call).collect();
-        record_calls(conn, &refs).await?;
-        for (room, keep) in self.rooms_due_for_pruning(calls) {
-            if let Err(e) = prune_calls(conn, &room, keep).await {
-                tracing::warn!(room, error = %e.0, "pruning the bot-call log failed");
-            }
-        }
-        Ok(())
     }
 
     fn next_id(&self) -> std::sync::MutexGuard<'_, Option<i64>> {
@@ -253,14 +274,12 @@ impl SqliteStore {
 
     async fn write_all(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
         let mut next_id = *self.next_id();
-        // The common batch, messages only (with their bot calls' records),
-        // needs no transaction: the messages are one statement, atomic on
-        // its own, and the records are a best-effort debugging aid written
-        // after them.
-        let only_messages: Option<Vec<(&NewMessage, Option<&CallRecord>)>> = ops
+        // The common batch, messages only, needs no transaction: it is one
+        // statement, atomic on its own.
+        let only_messages: Option<Vec<&NewMessage>> = ops
             .iter()
             .map(|op| match op {
-                WriteOp::InsertMessage(m, call) => Some((m, call.as_ref())),
+                WriteOp::InsertMessage(m) => Some(m),
                 _ => None,
             })
             .collect();
@@ -268,76 +287,20 @@ impl SqliteStore {
             && run.len() <= MAX_ROWS_PER_INSERT
         {
             let mut conn = self.writer.acquire().await?;
-            let messages: Vec<&NewMessage> = run.iter().map(|(m, _)| *m).collect();
-            let (insert, inserted) = messages_insert(&messages, first_id)?;
-            let calls = with_message_ids(run, &inserted);
-            if calls.is_empty() {
-                bound!(insert).execute(&mut *conn).await?;
-            } else {
-                // Records and messages in one round trip to SQLite's thread
-                // (the statements of one query run together) and without a
-                // transaction, which measurably slows every post. Records
-                // go first and skip ids already there, so if the messages
-                // fail, the retry can write them again; a record left
-                // without its message is a harmless debugging leftover.
-                let refs: Vec<&BotCall> = calls.iter().map(|c| &*c.call).collect();
-                let (calls_sql, calls_values) = calls_insert(&refs).build_sqlx(SqliteQueryBuilder);
-                let (messages_sql, messages_values) = insert.build_sqlx(SqliteQueryBuilder);
-                let mut values = calls_values.0.0;
-                values.extend(messages_values.0.0);
-                let sql = format!("{calls_sql}; {messages_sql}");
-                sqlx::query_with(
-                    AssertSqlSafe(sql),
-                    sea_query_sqlx::SqlxValues(sea_query::Values(values)),
-                )
-                .execute(&mut *conn)
-                .await?;
-                for (room, keep) in self.rooms_due_for_pruning(&calls) {
-                    if let Err(e) = prune_calls(&mut conn, &room, keep).await {
-                        tracing::warn!(room, error = %e.0, "pruning the bot-call log failed");
-                    }
-                }
-            }
+            let inserted = insert_messages(&mut conn, run, first_id).await?;
             *self.next_id() = Some(first_id + run.len() as i64);
-            let mut recorded = calls.into_iter().map(|c| c.call);
-            return Ok(inserted
-                .into_iter()
-                .zip(run)
-                .map(|(m, (_, call))| {
-                    // A record that could not be written is still reported,
-                    // so subscribers hear that the call finished.
-                    let record = call.and_then(|_| recorded.next());
-                    WriteOutcome::Message(m, record)
-                })
-                .collect());
-        }
-        let only_calls: Option<Vec<CallRecord>> = ops
-            .iter()
-            .map(|op| match op {
-                WriteOp::RecordCall(record) => Some(record.clone()),
-                _ => None,
-            })
-            .collect();
-        if let Some(calls) = only_calls {
-            let mut conn = self.writer.acquire().await?;
-            self.record_calls_and_prune(&mut conn, &calls).await?;
-            return Ok(calls
-                .into_iter()
-                .map(|c| WriteOutcome::CallRecorded(c.call))
-                .collect());
+            return Ok(inserted.into_iter().map(WriteOutcome::Message).collect());
         }
         let mut tx = self.writer.begin().await?;
         let mut outcomes = Vec::with_capacity(ops.len());
-        // Rooms whose call log grew: pruned once per batch, not per call.
-        let mut prune = std::collections::HashMap::new();
         let mut i = 0;
         while i < ops.len() {
             // Consecutive inserts go out as one statement.
-            let run: Vec<(&NewMessage, Option<&CallRecord>)> = ops[i..]
+            let run: Vec<&NewMessage> = ops[i..]
                 .iter()
                 .take(MAX_ROWS_PER_INSERT)
                 .map_while(|op| match op {
-                    WriteOp::InsertMessage(m, call) => Some((m, call.as_ref())),
+                    WriteOp::InsertMessage(m) => Some(m),
                     _ => None,
                 })
                 .collect();
@@ -348,21 +311,8 @@ impl SqliteStore {
                     None => read_next_message_id(&mut tx).await?,
                 };
                 next_id = Some(first_id + run.len() as i64);
-                let messages: Vec<&NewMessage> = run.iter().map(|(m, _)| *m).collect();
-                let inserted = insert_messages(&mut tx, &messages, first_id).await?;
-                let calls = with_message_ids(&run, &inserted);
-                let refs: Vec<&BotCall> = calls.iter().map(|c| &*c.call).collect();
-                if !refs.is_empty() {
-                    record_calls(&mut tx, &refs).await?;
-                    for c in &calls {
-                        prune.insert(c.call.room.clone(), c.keep_per_room);
-                    }
-                }
-                let mut recorded = calls.into_iter().map(|c| c.call);
-                for (m, (_, call)) in inserted.into_iter().zip(&run) {
-                    let record = call.and_then(|_| recorded.next());
-                    outcomes.push(WriteOutcome::Message(m, record));
-                }
+                let inserted = insert_messages(&mut tx, &run, first_id).await?;
+                outcomes.extend(inserted.into_iter().map(WriteOutcome::Message));
                 continue;
             }
             let outcome = match &ops[i] {
@@ -373,17 +323,9 @@ impl SqliteStore {
                 } => upsert_bot(&mut tx, bot, *max_bots_per_room).await?,
                 WriteOp::DeleteBot(id) => delete_bot(&mut tx, *id).await?,
                 WriteOp::ClearRoom(room) => clear_room(&mut tx, room).await?,
-                WriteOp::RecordCall(record) => {
-                    prune.insert(record.call.room.clone(), record.keep_per_room);
-                    record_calls(&mut tx, &[&record.call]).await?;
-                    WriteOutcome::CallRecorded(record.call.clone())
-                }
             };
             outcomes.push(outcome);
             i += 1;
-        }
-        for (room, keep) in prune {
-            prune_calls(&mut tx, &room, keep).await?;
         }
         tx.commit().await?;
         *self.next_id() = next_id;
@@ -393,6 +335,7 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.readers.close().await;
         self.writer.close().await;
+        self.calls.close().await;
     }
 }
 
@@ -446,18 +389,9 @@ fn bot_call_from_row(row: &SqliteRow) -> Result<BotCall, StoreError> {
     })
 }
 
-/// Inserts bot-call records (ids already assigned) with one statement.
-async fn record_calls(
-    conn: &mut sqlx::SqliteConnection,
-    calls: &[&BotCall],
-) -> Result<(), StoreError> {
-    bound!(calls_insert(calls)).execute(conn).await?;
-    Ok(())
-}
-
 /// The statement inserting bot-call records. A record whose id is already
-/// there is skipped, so writing one again (a retried batch) is harmless.
-fn calls_insert(calls: &[&BotCall]) -> sea_query::InsertStatement {
+/// there is skipped rather than failing the others.
+fn calls_insert(calls: &[BotCall]) -> sea_query::InsertStatement {
     let mut insert = Query::insert();
     insert.on_conflict(OnConflict::column(BotCalls::Id).do_nothing().to_owned());
     insert.into_table(BotCalls::Table).columns(BOT_CALL_COLUMNS);
@@ -485,24 +419,6 @@ fn calls_insert(calls: &[&BotCall]) -> sea_query::InsertStatement {
         ]);
     }
     insert
-}
-
-/// The records of the calls that produced `inserted`, each pointing at its
-/// message.
-fn with_message_ids(
-    run: &[(&NewMessage, Option<&CallRecord>)],
-    inserted: &[Message],
-) -> Vec<CallRecord> {
-    run.iter()
-        .zip(inserted)
-        .filter_map(|((_, call), m)| {
-            call.map(|c| {
-                let mut record = c.clone();
-                record.call.message_id = Some(m.id);
-                record
-            })
-        })
-        .collect()
 }
 
 /// The id of the oldest of a room's newest `keep` records (NULL when it
@@ -622,6 +538,8 @@ fn messages_insert(
 
 /// Most rows in one INSERT (14 bound values each, well under SQLite's cap).
 const MAX_ROWS_PER_INSERT: usize = 256;
+/// Most bot-call records in one INSERT (17 bound values each).
+const MAX_CALLS_PER_INSERT: usize = 256;
 
 async fn find_bot(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<Option<Bot>, StoreError> {
     bound!(
@@ -803,6 +721,28 @@ impl Store for SqliteStore {
         result
     }
 
+    #[tracing::instrument(skip_all, fields(calls = calls.len()))]
+    async fn record_calls(
+        &self,
+        calls: &[BotCall],
+        keep_per_room: usize,
+    ) -> Result<(), StoreError> {
+        if calls.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.calls.begin().await?;
+        for chunk in calls.chunks(MAX_CALLS_PER_INSERT) {
+            bound!(calls_insert(chunk)).execute(&mut *tx).await?;
+        }
+        // Pruning lags a few records behind (listings hide the excess), so
+        // it runs once every several records rather than with each.
+        for room in self.rooms_due_for_pruning(calls, keep_per_room) {
+            prune_calls(&mut tx, &room, keep_per_room).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     #[tracing::instrument(skip(self))]
     async fn message_page(
         &self,
@@ -891,7 +831,7 @@ impl Store for SqliteStore {
             q.and_where(Expr::col(BotCalls::BotId).eq(bot_id));
         }
         q.order_by(BotCalls::Id, Order::Asc);
-        let rows = bound!(q).fetch_all(&self.readers).await?;
+        let rows = bound!(q).fetch_all(&self.calls).await?;
         rows.iter().map(bot_call_from_row).collect()
     }
 
@@ -903,7 +843,7 @@ impl Store for SqliteStore {
                 .from(BotCalls::Table)
                 .and_where(Expr::col(BotCalls::Id).eq(id))
         )
-        .fetch_optional(&self.readers)
+        .fetch_optional(&self.calls)
         .await?
         .as_ref()
         .map(bot_call_from_row)
@@ -911,9 +851,13 @@ impl Store for SqliteStore {
     }
 
     async fn max_bot_call_id(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT max(seq) FROM sqlite_sequence WHERE name = 'bot_calls'")
-            .fetch_one(&self.readers)
-            .await?;
+        let row = bound!(
+            Query::select()
+                .expr(Expr::col(BotCalls::Id).max())
+                .from(BotCalls::Table)
+        )
+        .fetch_one(&self.calls)
+        .await?;
         Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
     }
 
@@ -950,5 +894,22 @@ impl Store for SqliteStore {
             probe.close().await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    #[test]
+    fn the_call_log_is_named_after_its_database() {
+        let named = |db: &str| super::calls_path(Path::new(db));
+        assert_eq!(named("necsus.db"), Path::new("necsus-calls.db"));
+        assert_eq!(
+            named("/srv/x/necsus.db"),
+            Path::new("/srv/x/necsus-calls.db")
+        );
+        assert_eq!(named("/srv/data"), Path::new("/srv/data-calls"));
+        assert_eq!(named("a.b.sqlite"), Path::new("a.b-calls.sqlite"));
     }
 }
