@@ -17,12 +17,14 @@ use crate::store::Store;
 use crate::{telemetry, texts};
 
 /// Records are written at least this often...
-const EVERY: Duration = Duration::from_millis(200);
-/// ...and as soon as this many are waiting.
-const AT_ONCE: usize = 256;
+const EVERY: Duration = Duration::from_millis(500);
+/// ...and as soon as this many are waiting. Large batches measured
+/// cheaper per record than small ones: each write rewrites the log's
+/// index pages once, however many records it adds.
+const AT_ONCE: usize = 1024;
 /// Beyond this many waiting (the database is stuck), new records are
-/// dropped rather than held.
-const MAX_WAITING: usize = 16 * 1024;
+/// dropped rather than held (each holds up to 16 KiB of body).
+const MAX_WAITING: usize = 4 * 1024;
 
 #[derive(Default)]
 struct Waiting {

@@ -143,7 +143,12 @@ async fn post_message(http: &reqwest::Client, base: &str, room: &str, text: &str
 }
 
 async fn get_messages(http: &reqwest::Client, base: &str, room: &str) -> Vec<Value> {
-    http.get(format!("{base}/api/messages?room={room}"))
+    get_list(http, base, "messages", room).await
+}
+
+/// GET /api/{what}?room={room}, e.g. messages or bot-calls.
+async fn get_list(http: &reqwest::Client, base: &str, what: &str, room: &str) -> Vec<Value> {
+    http.get(format!("{base}/api/{what}?room={room}"))
         .send()
         .await
         .unwrap()
@@ -420,15 +425,8 @@ async fn sigterm_lets_an_activation_finish_closes_websockets_and_exits_cleanly()
     assert_eq!(after[0]["text"], "finished after the signal");
     // And its bot-call record, made after the signal, was written before
     // the server exited.
-    let calls: Value = http
-        .get(format!("{}/api/bot-calls?room=t", again.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(calls.as_array().unwrap().len(), 1, "{calls}");
+    let calls = get_list(&http, &again.base, "bot-calls", "t").await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
     assert_eq!(calls[0]["message_id"], after[0]["id"]);
 }
 

@@ -65,16 +65,7 @@ async fn every_scenario_runs_correctly_at_smoke_size() {
     }
 
     let count = |s: &str| out.lines.iter().filter(|l| l["scenario"] == s).count();
-    for scenario in [
-        "post",
-        "ceiling",
-        "history",
-        "bot",
-        "recording",
-        "fanout",
-        "catchup",
-        "memory",
-    ] {
+    for scenario in plan::SCENARIOS {
         assert!(
             count(scenario) > 0,
             "{scenario} reported nothing: {:?}",

@@ -124,8 +124,10 @@ enum Clears {
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
-    /// The bot-call log's database.
-    calls: SqlitePool,
+    /// The bot-call log's database: one connection writes (keeping its page
+    /// cache warm from one write to the next), others read.
+    calls_writer: SqlitePool,
+    calls_readers: SqlitePool,
     /// The next message id. The writer is the only writer, so it hands ids
     /// out itself and can write each message's JSON, id included, in the
     /// same insert. `None` means "read it from the database" (at start, and
@@ -163,6 +165,10 @@ fn file_options(path: &Path) -> SqliteConnectOptions {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5))
+        // A statement inside a transaction keeps an undo journal; past
+        // 64 KiB SQLite spills it to a temporary file, created and deleted
+        // each time (a bulk insert of bot-call records does that).
+        .pragma("temp_store", "memory")
 }
 
 /// One connection that never closes: an in-memory database lives as long
@@ -192,10 +198,12 @@ impl SqliteStore {
     pub async fn open(path: &str) -> Result<Self, StoreError> {
         let store = if path == ":memory:" {
             let pool = memory_pool().await?;
+            let calls = memory_pool().await?;
             SqliteStore {
                 writer: pool.clone(),
                 readers: pool,
-                calls: memory_pool().await?,
+                calls_writer: calls.clone(),
+                calls_readers: calls,
                 next_message_id: Default::default(),
                 unpruned_calls: Default::default(),
                 file: None,
@@ -211,16 +219,21 @@ impl SqliteStore {
                 .max_connections(4)
                 .connect_with(options.clone().read_only(true))
                 .await?;
-            // One connection writes the log; the other lets a listing read
-            // while it does.
-            let calls = SqlitePoolOptions::new()
+            let calls = file_options(&calls_path(Path::new(path)));
+            let calls_writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .connect_with(calls.clone())
+                .await?;
+            let calls_readers = SqlitePoolOptions::new()
                 .max_connections(2)
-                .connect_with(file_options(&calls_path(Path::new(path))))
+                .connect_with(calls.read_only(true))
                 .await?;
             SqliteStore {
                 writer,
                 readers,
-                calls,
+                calls_writer,
+                calls_readers,
                 next_message_id: Default::default(),
                 unpruned_calls: Default::default(),
                 file: Some(options),
@@ -231,7 +244,7 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError(format!("migrating the database failed: {e}")))?;
         sqlx::migrate!("./migrations/calls")
-            .run(&store.calls)
+            .run(&store.calls_writer)
             .await
             .map_err(|e| StoreError(format!("migrating the bot-call log failed: {e}")))?;
         Ok(store)
@@ -239,7 +252,7 @@ impl SqliteStore {
 
     /// Writes the WALs back into their database files; used at shutdown.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        for pool in [&self.writer, &self.calls] {
+        for pool in [&self.writer, &self.calls_writer] {
             sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(pool)
                 .await?;
@@ -335,7 +348,8 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.readers.close().await;
         self.writer.close().await;
-        self.calls.close().await;
+        self.calls_readers.close().await;
+        self.calls_writer.close().await;
     }
 }
 
@@ -730,7 +744,7 @@ impl Store for SqliteStore {
         if calls.is_empty() {
             return Ok(());
         }
-        let mut tx = self.calls.begin().await?;
+        let mut tx = self.calls_writer.begin().await?;
         for chunk in calls.chunks(MAX_CALLS_PER_INSERT) {
             bound!(calls_insert(chunk)).execute(&mut *tx).await?;
         }
@@ -831,7 +845,7 @@ impl Store for SqliteStore {
             q.and_where(Expr::col(BotCalls::BotId).eq(bot_id));
         }
         q.order_by(BotCalls::Id, Order::Asc);
-        let rows = bound!(q).fetch_all(&self.calls).await?;
+        let rows = bound!(q).fetch_all(&self.calls_readers).await?;
         rows.iter().map(bot_call_from_row).collect()
     }
 
@@ -843,7 +857,7 @@ impl Store for SqliteStore {
                 .from(BotCalls::Table)
                 .and_where(Expr::col(BotCalls::Id).eq(id))
         )
-        .fetch_optional(&self.calls)
+        .fetch_optional(&self.calls_readers)
         .await?
         .as_ref()
         .map(bot_call_from_row)
@@ -856,7 +870,7 @@ impl Store for SqliteStore {
                 .expr(Expr::col(BotCalls::Id).max())
                 .from(BotCalls::Table)
         )
-        .fetch_one(&self.calls)
+        .fetch_one(&self.calls_readers)
         .await?;
         Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
     }
