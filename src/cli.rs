@@ -69,7 +69,8 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "NECSUS_BIND", default_value = "127.0.0.1:6277")]
     bind: SocketAddr,
-    /// SQLite database file (created if missing), or :memory:.
+    /// SQLite database file (created if missing; the bot-call log goes in
+    /// "<name>-calls.db" beside it), or :memory:.
     #[arg(long, env = "NECSUS_DB", default_value = "necsus.db")]
     db: String,
     /// Seconds a bot may take to answer.
