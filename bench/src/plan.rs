@@ -43,7 +43,7 @@ impl Plan {
             history: 100_000,
             bot_counts: vec![1, 10],
             bot_clients: vec![1, 16],
-            recording_rounds: 16,
+            recording_rounds: 24,
             recording_round: Duration::from_millis(1500),
             subscribers: vec![10, 100, 1000],
             fanout_rate: 20.0,
