@@ -1,7 +1,7 @@
 //! The records NeCSuS keeps and sends: messages, bots, and the events of a
 //! room's stream. Their JSON shapes are the API's (SPEC §2, §6).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Who wrote a message.
@@ -114,7 +114,7 @@ pub struct BotInput {
 }
 
 /// Why a bot was called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
     /// Its pattern or name matched a message.
@@ -167,7 +167,7 @@ pub struct CallStart {
 }
 
 /// The record of one finished bot call: what was sent, what came back.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BotCall {
     pub id: i64,
     pub room: String,

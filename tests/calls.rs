@@ -121,6 +121,61 @@ async fn retention_keeps_the_newest_calls_per_room_and_filters_work() {
 }
 
 #[tokio::test]
+async fn the_stored_log_stays_bounded_however_its_records_were_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bounded.db");
+    let db_text = db.to_string_lossy().into_owned();
+    let app = spawn_app_with(|c| {
+        c.db = db_text;
+        c.bot_calls_per_room = 4;
+    })
+    .await;
+    let bot = recording_bot(|_, _| Answer::json(json!({"text": "ok"}))).await;
+    app.add_bot("r", "A", &bot.url("/"), Some("go")).await;
+    for i in 0..30 {
+        app.say("r", &format!("go {i}")).await;
+        // Listing now and then makes the server write what it holds, so
+        // the log is written in pieces of every size.
+        if i % 7 == 3 {
+            let listed = calls(&app, "room=r").await;
+            assert_eq!(listed.len(), (i + 1).min(4));
+        }
+    }
+    let listed = calls(&app, "room=r").await;
+    assert_eq!(listed.len(), 4);
+    // The newest four calls, each pointing at the reply to its post.
+    let messages = app.messages("r").await;
+    let replies: Vec<&Value> = messages.iter().filter(|m| m["kind"] == "bot").collect();
+    let newest: Vec<&Value> = replies[replies.len() - 4..].to_vec();
+    for (call, reply) in listed.iter().zip(newest) {
+        assert_eq!(call["message_id"], reply["id"]);
+    }
+    // What the file holds stays near the four kept, not the thirty made.
+    let mut conn = {
+        use sqlx::ConnectOptions;
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.path().join("bounded-calls.db"))
+            .read_only(true)
+            .connect()
+            .await
+            .unwrap()
+    };
+    let stored: i64 = sqlx::query_scalar("SELECT coalesce(sum(count), 0) FROM bot_call_chunks")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!((4..=8).contains(&stored), "{stored} records stored");
+    // A call that was pruned away can no longer be replayed.
+    let (status, _) = app
+        .post(
+            "/api/actions/bot-replay",
+            json!({"call_id": listed[0]["id"].as_i64().unwrap() - 10}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn calls_are_announced_on_the_stream_including_to_late_joiners() {
     let app = spawn_app().await;
     let bot = recording_bot(|_, _| {

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sea_query::{Expr, ExprTrait, Func, Iden, OnConflict, Order, Query, SqliteQueryBuilder};
+use sea_query::{Expr, ExprTrait, Iden, OnConflict, Order, Query, SqliteQueryBuilder};
 use sea_query_sqlx::SqlxBinder;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, Sqlite, Transaction};
 
 use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
-use crate::model::{Activation, Bot, BotCall, BotInput, Kind, Message, NewMessage, now_seconds};
+use crate::model::{Bot, BotCall, BotInput, Kind, Message, NewMessage, now_seconds};
 
 #[derive(Iden, Clone, Copy)]
 enum Messages {
@@ -70,48 +70,6 @@ const BOT_COLUMNS: [Bots; 5] = [
     Bots::Name,
     Bots::RespondsTo,
     Bots::Url,
-];
-
-#[derive(Iden, Clone, Copy)]
-enum BotCalls {
-    Table,
-    Id,
-    Room,
-    BotId,
-    BotName,
-    Url,
-    Activation,
-    Request,
-    Started,
-    LatencyMs,
-    Status,
-    ContentType,
-    ContentLength,
-    ResponseBody,
-    ResponseTruncated,
-    Outcome,
-    Error,
-    MessageId,
-}
-
-const BOT_CALL_COLUMNS: [BotCalls; 17] = [
-    BotCalls::Id,
-    BotCalls::Room,
-    BotCalls::BotId,
-    BotCalls::BotName,
-    BotCalls::Url,
-    BotCalls::Activation,
-    BotCalls::Request,
-    BotCalls::Started,
-    BotCalls::LatencyMs,
-    BotCalls::Status,
-    BotCalls::ContentType,
-    BotCalls::ContentLength,
-    BotCalls::ResponseBody,
-    BotCalls::ResponseTruncated,
-    BotCalls::Outcome,
-    BotCalls::Error,
-    BotCalls::MessageId,
 ];
 
 #[derive(Iden, Clone, Copy)]
@@ -182,6 +140,9 @@ async fn memory_pool() -> Result<SqlitePool, StoreError> {
         .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?)
         .await?)
 }
+
+/// The bot-call log's SQL.
+mod calls;
 
 macro_rules! bound {
     ($stmt:expr) => {{
@@ -376,98 +337,6 @@ fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
     })
 }
 
-fn bot_call_from_row(row: &SqliteRow) -> Result<BotCall, StoreError> {
-    let activation: String = row.try_get("activation")?;
-    let request: String = row.try_get("request")?;
-    let status: Option<i64> = row.try_get("status")?;
-    let length: Option<i64> = row.try_get("content_length")?;
-    Ok(BotCall {
-        id: row.try_get("id")?,
-        room: row.try_get("room")?,
-        bot_id: row.try_get("bot_id")?,
-        bot_name: row.try_get("bot_name")?,
-        url: row.try_get("url")?,
-        activation: Activation::parse(&activation)
-            .ok_or_else(|| StoreError(format!("unknown activation {activation:?}")))?,
-        request: serde_json::from_str(&request).map_err(|e| StoreError(e.to_string()))?,
-        started: row.try_get("started")?,
-        latency_ms: row.try_get("latency_ms")?,
-        status: status.and_then(|s| u16::try_from(s).ok()),
-        content_type: row.try_get("content_type")?,
-        content_length: length.and_then(|l| u64::try_from(l).ok()),
-        response_body: row.try_get("response_body")?,
-        response_truncated: row.try_get("response_truncated")?,
-        outcome: row.try_get("outcome")?,
-        error: row.try_get("error")?,
-        message_id: row.try_get("message_id")?,
-    })
-}
-
-/// The statement inserting bot-call records. A record whose id is already
-/// there is skipped rather than failing the others.
-fn calls_insert(calls: &[BotCall]) -> sea_query::InsertStatement {
-    let mut insert = Query::insert();
-    insert.on_conflict(OnConflict::column(BotCalls::Id).do_nothing().to_owned());
-    insert.into_table(BotCalls::Table).columns(BOT_CALL_COLUMNS);
-    for call in calls {
-        insert.values_panic([
-            call.id.into(),
-            call.room.clone().into(),
-            call.bot_id.into(),
-            call.bot_name.clone().into(),
-            call.url.clone().into(),
-            call.activation.as_str().into(),
-            call.request.to_string().into(),
-            call.started.into(),
-            call.latency_ms.into(),
-            call.status.map(i64::from).into(),
-            call.content_type.clone().into(),
-            call.content_length
-                .and_then(|l| i64::try_from(l).ok())
-                .into(),
-            call.response_body.clone().into(),
-            call.response_truncated.into(),
-            call.outcome.clone().into(),
-            call.error.clone().into(),
-            call.message_id.into(),
-        ]);
-    }
-    insert
-}
-
-/// The id of the oldest of a room's newest `keep` records (NULL when it
-/// has fewer).
-fn oldest_kept_call(room: &str, keep: usize) -> sea_query::SelectStatement {
-    Query::select()
-        .column(BotCalls::Id)
-        .from(BotCalls::Table)
-        .and_where(Expr::col(BotCalls::Room).eq(room))
-        .order_by(BotCalls::Id, Order::Desc)
-        .limit(1)
-        .offset(keep.saturating_sub(1) as u64)
-        .to_owned()
-}
-
-/// Drops a room's bot-call records older than its newest `keep_per_room`.
-async fn prune_calls(
-    conn: &mut sqlx::SqliteConnection,
-    room: &str,
-    keep_per_room: usize,
-) -> Result<(), StoreError> {
-    bound!(
-        Query::delete()
-            .from_table(BotCalls::Table)
-            .and_where(Expr::col(BotCalls::Room).eq(room))
-            .and_where(Expr::col(BotCalls::Id).lt(Expr::SubQuery(
-                None,
-                Box::new(oldest_kept_call(room, keep_per_room).into())
-            )))
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 fn bot_from_row(row: &SqliteRow) -> Result<Bot, StoreError> {
     Ok(Bot {
         id: row.try_get("id")?,
@@ -552,8 +421,6 @@ fn messages_insert(
 
 /// Most rows in one INSERT (14 bound values each, well under SQLite's cap).
 const MAX_ROWS_PER_INSERT: usize = 256;
-/// Most bot-call records in one INSERT (17 bound values each).
-const MAX_CALLS_PER_INSERT: usize = 256;
 
 async fn find_bot(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<Option<Bot>, StoreError> {
     bound!(
@@ -745,13 +612,11 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let mut tx = self.calls_writer.begin().await?;
-        for chunk in calls.chunks(MAX_CALLS_PER_INSERT) {
-            bound!(calls_insert(chunk)).execute(&mut *tx).await?;
-        }
+        calls::insert(&mut tx, calls).await?;
         // Pruning lags a few records behind (listings hide the excess), so
         // it runs once every several records rather than with each.
         for room in self.rooms_due_for_pruning(calls, keep_per_room) {
-            prune_calls(&mut tx, &room, keep_per_room).await?;
+            calls::prune(&mut tx, &room, keep_per_room).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -830,49 +695,16 @@ impl Store for SqliteStore {
         since: i64,
         keep: usize,
     ) -> Result<Vec<BotCall>, StoreError> {
-        // Pruning lags a little behind; the listing never does.
-        let floor = Func::coalesce([
-            Expr::SubQuery(None, Box::new(oldest_kept_call(room, keep).into())),
-            Expr::val(0),
-        ]);
-        let mut q = Query::select();
-        q.columns(BOT_CALL_COLUMNS)
-            .from(BotCalls::Table)
-            .and_where(Expr::col(BotCalls::Room).eq(room))
-            .and_where(Expr::col(BotCalls::Id).gt(since))
-            .and_where(Expr::col(BotCalls::Id).gte(floor));
-        if let Some(bot_id) = bot_id {
-            q.and_where(Expr::col(BotCalls::BotId).eq(bot_id));
-        }
-        q.order_by(BotCalls::Id, Order::Asc);
-        let rows = bound!(q).fetch_all(&self.calls_readers).await?;
-        rows.iter().map(bot_call_from_row).collect()
+        calls::list(&self.calls_readers, room, bot_id, since, keep).await
     }
 
     #[tracing::instrument(skip(self))]
     async fn bot_call(&self, id: i64) -> Result<Option<BotCall>, StoreError> {
-        bound!(
-            Query::select()
-                .columns(BOT_CALL_COLUMNS)
-                .from(BotCalls::Table)
-                .and_where(Expr::col(BotCalls::Id).eq(id))
-        )
-        .fetch_optional(&self.calls_readers)
-        .await?
-        .as_ref()
-        .map(bot_call_from_row)
-        .transpose()
+        calls::find(&self.calls_readers, id).await
     }
 
     async fn max_bot_call_id(&self) -> Result<i64, StoreError> {
-        let row = bound!(
-            Query::select()
-                .expr(Expr::col(BotCalls::Id).max())
-                .from(BotCalls::Table)
-        )
-        .fetch_one(&self.calls_readers)
-        .await?;
-        Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
+        calls::max_id(&self.calls_readers).await
     }
 
     #[tracing::instrument(skip(self))]

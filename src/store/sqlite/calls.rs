@@ -1,0 +1,204 @@
+//! The bot-call log's SQL. Records arrive in bulk (the recorder writes
+//! every so often), so each write stores, per room, one row holding that
+//! room's new records as a JSON array: a few rows per write instead of a
+//! row, an index entry and later a delete per call, which is what made
+//! recording cost a noticeable share of posting. Listings read the room's
+//! newest rows and cut the records to the newest `keep`.
+
+use std::collections::BTreeMap;
+
+use sea_query::{Expr, ExprTrait, Iden, Order, Query, SqliteQueryBuilder};
+use sea_query_sqlx::SqlxBinder;
+use sqlx::sqlite::SqlitePool;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::model::BotCall;
+use crate::store::StoreError;
+
+#[derive(Iden, Clone, Copy)]
+enum BotCallChunks {
+    Table,
+    Room,
+    FirstId,
+    LastId,
+    Count,
+    Calls,
+}
+
+macro_rules! bound {
+    ($stmt:expr) => {{
+        let (sql, values) = $stmt.build_sqlx(SqliteQueryBuilder);
+        sqlx::query_with(AssertSqlSafe(sql), values)
+    }};
+}
+
+/// Most chunk rows in one INSERT (5 bound values each).
+const MAX_ROWS_PER_INSERT: usize = 256;
+
+/// Stores `calls`: one row per room, its records in id order.
+pub(super) async fn insert(
+    conn: &mut sqlx::SqliteConnection,
+    calls: &[BotCall],
+) -> Result<(), StoreError> {
+    let mut by_room: BTreeMap<&str, Vec<&BotCall>> = BTreeMap::new();
+    for call in calls {
+        by_room.entry(&call.room).or_default().push(call);
+    }
+    let mut rows = Vec::with_capacity(by_room.len());
+    for (room, mut records) in by_room {
+        records.sort_by_key(|c| c.id);
+        let json = serde_json::to_string(&records).map_err(|e| StoreError(e.to_string()))?;
+        rows.push((
+            room,
+            records[0].id,
+            records[records.len() - 1].id,
+            records.len(),
+            json,
+        ));
+    }
+    for part in rows.chunks(MAX_ROWS_PER_INSERT) {
+        let mut insert = Query::insert();
+        insert.into_table(BotCallChunks::Table).columns([
+            BotCallChunks::Room,
+            BotCallChunks::FirstId,
+            BotCallChunks::LastId,
+            BotCallChunks::Count,
+            BotCallChunks::Calls,
+        ]);
+        for (room, first, last, count, json) in part {
+            insert.values_panic([
+                (*room).into(),
+                (*first).into(),
+                (*last).into(),
+                (*count as i64).into(),
+                json.clone().into(),
+            ]);
+        }
+        bound!(insert).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The room's rows from the newest back until they hold at least `keep`
+/// records, as (last id, records).
+async fn newest_rows(
+    pool: &SqlitePool,
+    room: &str,
+    keep: usize,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let rows = bound!(
+        Query::select()
+            .columns([
+                BotCallChunks::LastId,
+                BotCallChunks::Count,
+                BotCallChunks::Calls
+            ])
+            .from(BotCallChunks::Table)
+            .and_where(Expr::col(BotCallChunks::Room).eq(room))
+            .order_by(BotCallChunks::LastId, Order::Desc)
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut held = 0;
+    let mut newest = Vec::new();
+    for row in rows {
+        if held >= keep {
+            break;
+        }
+        held += usize::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0);
+        newest.push((row.try_get(0)?, row.try_get(2)?));
+    }
+    Ok(newest)
+}
+
+fn parse(json: &str) -> Result<Vec<BotCall>, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError(format!("a bot-call record is unreadable: {e}")))
+}
+
+/// Drops the room's rows older than those holding its newest `keep`
+/// records.
+pub(super) async fn prune(
+    conn: &mut sqlx::SqliteConnection,
+    room: &str,
+    keep: usize,
+) -> Result<(), StoreError> {
+    let rows = bound!(
+        Query::select()
+            .columns([BotCallChunks::LastId, BotCallChunks::Count])
+            .from(BotCallChunks::Table)
+            .and_where(Expr::col(BotCallChunks::Room).eq(room))
+            .order_by(BotCallChunks::LastId, Order::Desc)
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut held = 0;
+    for row in rows {
+        held += usize::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0);
+        if held >= keep {
+            let oldest_kept: i64 = row.try_get(0)?;
+            bound!(
+                Query::delete()
+                    .from_table(BotCallChunks::Table)
+                    .and_where(Expr::col(BotCallChunks::Room).eq(room))
+                    .and_where(Expr::col(BotCallChunks::LastId).lt(oldest_kept))
+            )
+            .execute(&mut *conn)
+            .await?;
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The room's newest `keep` records with id > `since` (of one bot, if
+/// given), ascending.
+pub(super) async fn list(
+    pool: &SqlitePool,
+    room: &str,
+    bot_id: Option<i64>,
+    since: i64,
+    keep: usize,
+) -> Result<Vec<BotCall>, StoreError> {
+    let mut records = Vec::new();
+    for (_, json) in newest_rows(pool, room, keep).await? {
+        records.extend(parse(&json)?);
+    }
+    records.sort_by_key(|c| std::cmp::Reverse(c.id));
+    records.truncate(keep);
+    records.retain(|c| c.id > since && bot_id.is_none_or(|b| c.bot_id == Some(b)));
+    records.reverse();
+    Ok(records)
+}
+
+/// The record of call `id`, if it is still kept.
+pub(super) async fn find(pool: &SqlitePool, id: i64) -> Result<Option<BotCall>, StoreError> {
+    let rows = bound!(
+        Query::select()
+            .column(BotCallChunks::Calls)
+            .from(BotCallChunks::Table)
+            .and_where(Expr::col(BotCallChunks::LastId).gte(id))
+            .and_where(Expr::col(BotCallChunks::FirstId).lte(id))
+    )
+    .fetch_all(pool)
+    .await?;
+    for row in rows {
+        let json: String = row.try_get(0)?;
+        if let Some(call) = parse(&json)?.into_iter().find(|c| c.id == id) {
+            return Ok(Some(call));
+        }
+    }
+    Ok(None)
+}
+
+/// The largest call id ever stored (0 when none).
+pub(super) async fn max_id(pool: &SqlitePool) -> Result<i64, StoreError> {
+    let row = bound!(
+        Query::select()
+            .expr(Expr::col(BotCallChunks::LastId).max())
+            .from(BotCallChunks::Table)
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
+}
