@@ -1,6 +1,8 @@
 //! The SQLite store: WAL with `synchronous=NORMAL`, one writer connection
 //! (SQLite has a single writer anyway) and a small pool of readers, SQL built
-//! with sea-query. `:memory:` uses one shared connection for both.
+//! with sea-query. `:memory:` uses one shared connection for both. The
+//! bot-call log lives in a second database file beside the first (its SQL
+//! is in `calls`), with a writer and readers of its own.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
