@@ -143,15 +143,15 @@ async fn memory_pool() -> Result<SqlitePool, StoreError> {
         .await?)
 }
 
-/// The bot-call log's SQL.
-mod calls;
-
 macro_rules! bound {
     ($stmt:expr) => {{
         let (sql, values) = $stmt.build_sqlx(SqliteQueryBuilder);
         sqlx::query_with(AssertSqlSafe(sql), values)
     }};
 }
+
+/// The bot-call log's SQL (declared after `bound!`, which it uses).
+mod calls;
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, and the bot-call

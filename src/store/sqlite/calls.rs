@@ -25,13 +25,6 @@ enum BotCallChunks {
     Calls,
 }
 
-macro_rules! bound {
-    ($stmt:expr) => {{
-        let (sql, values) = $stmt.build_sqlx(SqliteQueryBuilder);
-        sqlx::query_with(AssertSqlSafe(sql), values)
-    }};
-}
-
 /// Most chunk rows in one INSERT (5 bound values each).
 const MAX_ROWS_PER_INSERT: usize = 256;
 
