@@ -103,8 +103,8 @@ async fn run(
             let room = MAX_BATCH - batch.len();
             rx.recv_many(&mut batch, room).now_or_never();
         }
-        let writes = batch.drain(..).map(|c| (c.op, c.reply)).collect();
-        write_changes(&*store, writes, &mut conversations, &broker, &bots).await;
+        let (ops, replies) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
+        write_changes(&*store, ops, replies, &mut conversations, &broker, &bots).await;
     }
 }
 
@@ -112,12 +112,12 @@ async fn run(
 /// their callers.
 async fn write_changes(
     store: &dyn Store,
-    writes: Vec<(WriteOp, oneshot::Sender<Reply>)>,
+    ops: Vec<WriteOp>,
+    replies: Vec<oneshot::Sender<Reply>>,
     conversations: &mut HashMap<String, Option<Conversation>>,
     broker: &Broker,
     bots: &BotCache,
 ) {
-    let ops: Vec<WriteOp> = writes.iter().map(|(op, _)| op.clone()).collect();
     let started = std::time::Instant::now();
     metrics::histogram!(telemetry::DB_WRITE_BATCH).record(ops.len() as f64);
     let results = match load_conversations(store, &ops, conversations).await {
@@ -125,7 +125,7 @@ async fn write_changes(
         Ok(()) => write_batch(store, &ops).await,
     };
     telemetry::observe_seconds(telemetry::DB_WRITE_SECONDS, started.elapsed());
-    for ((_, reply), result) in writes.into_iter().zip(results) {
+    for (reply, result) in replies.into_iter().zip(results) {
         let mut before = None;
         if let Ok(outcome) = &result {
             before = track(outcome, conversations);

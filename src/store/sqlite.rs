@@ -366,16 +366,6 @@ async fn insert_messages(
     run: &[&NewMessage],
     first_id: i64,
 ) -> Result<Vec<Message>, StoreError> {
-    let (insert, stored) = messages_insert(run, first_id)?;
-    bound!(insert).execute(conn).await?;
-    Ok(stored)
-}
-
-/// The statement inserting a run of messages, and the messages as stored.
-fn messages_insert(
-    run: &[&NewMessage],
-    first_id: i64,
-) -> Result<(sea_query::InsertStatement, Vec<Message>), StoreError> {
     // Milliseconds are plenty for `when`.
     let when = (now_seconds() * 1000.0).round() / 1000.0;
     let mut insert = Query::insert();
@@ -418,7 +408,8 @@ fn messages_insert(
         ]);
         stored.push(message);
     }
-    Ok((insert, stored))
+    bound!(insert).execute(conn).await?;
+    Ok(stored)
 }
 
 /// Most rows in one INSERT (14 bound values each, well under SQLite's cap).

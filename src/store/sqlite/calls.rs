@@ -37,19 +37,11 @@ pub(super) async fn insert(
     for call in calls {
         by_room.entry(&call.room).or_default().push(call);
     }
-    let mut rows = Vec::with_capacity(by_room.len());
-    for (room, mut records) in by_room {
+    for records in by_room.values_mut() {
         records.sort_by_key(|c| c.id);
-        let json = serde_json::to_string(&records).map_err(|e| StoreError(e.to_string()))?;
-        rows.push((
-            room,
-            records[0].id,
-            records[records.len() - 1].id,
-            records.len(),
-            json,
-        ));
     }
-    for part in rows.chunks(MAX_ROWS_PER_INSERT) {
+    let rooms: Vec<(&str, Vec<&BotCall>)> = by_room.into_iter().collect();
+    for part in rooms.chunks(MAX_ROWS_PER_INSERT) {
         let mut insert = Query::insert();
         insert.into_table(BotCallChunks::Table).columns([
             BotCallChunks::Room,
@@ -58,13 +50,14 @@ pub(super) async fn insert(
             BotCallChunks::Count,
             BotCallChunks::Calls,
         ]);
-        for (room, first, last, count, json) in part {
+        for (room, records) in part {
+            let json = serde_json::to_string(&records).map_err(|e| StoreError(e.to_string()))?;
             insert.values_panic([
                 (*room).into(),
-                (*first).into(),
-                (*last).into(),
-                (*count as i64).into(),
-                json.clone().into(),
+                records[0].id.into(),
+                records[records.len() - 1].id.into(),
+                (records.len() as i64).into(),
+                json.into(),
             ]);
         }
         bound!(insert).execute(&mut *conn).await?;
@@ -72,36 +65,31 @@ pub(super) async fn insert(
     Ok(())
 }
 
-/// The room's rows from the newest back until they hold at least `keep`
-/// records, as (last id, records).
-async fn newest_rows(
-    pool: &SqlitePool,
+/// Counting the room's rows from the newest back, the last id of the first
+/// row by which they hold `keep` records: rows older than it are not
+/// needed. `None` when all the room's rows together hold fewer.
+async fn oldest_needed_row(
+    conn: &mut sqlx::SqliteConnection,
     room: &str,
     keep: usize,
-) -> Result<Vec<(i64, String)>, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     let rows = bound!(
         Query::select()
-            .columns([
-                BotCallChunks::LastId,
-                BotCallChunks::Count,
-                BotCallChunks::Calls
-            ])
+            .columns([BotCallChunks::LastId, BotCallChunks::Count])
             .from(BotCallChunks::Table)
             .and_where(Expr::col(BotCallChunks::Room).eq(room))
             .order_by(BotCallChunks::LastId, Order::Desc)
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     let mut held = 0;
-    let mut newest = Vec::new();
     for row in rows {
-        if held >= keep {
-            break;
-        }
         held += usize::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0);
-        newest.push((row.try_get(0)?, row.try_get(2)?));
+        if held >= keep {
+            return Ok(Some(row.try_get(0)?));
+        }
     }
-    Ok(newest)
+    Ok(None)
 }
 
 fn parse(json: &str) -> Result<Vec<BotCall>, StoreError> {
@@ -116,30 +104,15 @@ pub(super) async fn prune(
     room: &str,
     keep: usize,
 ) -> Result<(), StoreError> {
-    let rows = bound!(
-        Query::select()
-            .columns([BotCallChunks::LastId, BotCallChunks::Count])
-            .from(BotCallChunks::Table)
-            .and_where(Expr::col(BotCallChunks::Room).eq(room))
-            .order_by(BotCallChunks::LastId, Order::Desc)
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut held = 0;
-    for row in rows {
-        held += usize::try_from(row.try_get::<i64, _>(1)?).unwrap_or(0);
-        if held >= keep {
-            let oldest_kept: i64 = row.try_get(0)?;
-            bound!(
-                Query::delete()
-                    .from_table(BotCallChunks::Table)
-                    .and_where(Expr::col(BotCallChunks::Room).eq(room))
-                    .and_where(Expr::col(BotCallChunks::LastId).lt(oldest_kept))
-            )
-            .execute(&mut *conn)
-            .await?;
-            break;
-        }
+    if let Some(oldest_needed) = oldest_needed_row(conn, room, keep).await? {
+        bound!(
+            Query::delete()
+                .from_table(BotCallChunks::Table)
+                .and_where(Expr::col(BotCallChunks::Room).eq(room))
+                .and_where(Expr::col(BotCallChunks::LastId).lt(oldest_needed))
+        )
+        .execute(conn)
+        .await?;
     }
     Ok(())
 }
@@ -153,9 +126,20 @@ pub(super) async fn list(
     since: i64,
     keep: usize,
 ) -> Result<Vec<BotCall>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let floor = oldest_needed_row(&mut conn, room, keep).await?;
+    let rows = bound!(
+        Query::select()
+            .column(BotCallChunks::Calls)
+            .from(BotCallChunks::Table)
+            .and_where(Expr::col(BotCallChunks::Room).eq(room))
+            .and_where(Expr::col(BotCallChunks::LastId).gte(floor.unwrap_or(i64::MIN)))
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     let mut records = Vec::new();
-    for (_, json) in newest_rows(pool, room, keep).await? {
-        records.extend(parse(&json)?);
+    for row in rows {
+        records.extend(parse(row.try_get(0)?)?);
     }
     records.sort_by_key(|c| std::cmp::Reverse(c.id));
     records.truncate(keep);
