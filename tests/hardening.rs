@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -381,37 +381,11 @@ async fn a_burst_of_a_hundred_posters_keeps_exactly_once_order() {
 async fn kill_9_during_posting_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    let start = || {
-        Command::new(env!("CARGO_BIN_EXE_necsus"))
-            .args([
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--log",
-                "warn",
-                "--db",
-            ])
-            .arg(&db)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let port = free_port();
     necsus::botcall::install_crypto_provider();
     let http = reqwest::Client::new();
-    let wait_up = |http: reqwest::Client, base: String| async move {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while http.get(format!("{base}/healthz")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    let mut child = start();
-    wait_up(http.clone(), base.clone()).await;
+    let mut server = Binary::start(&db, port).await;
+    let base = server.base.clone();
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
     let mut posters = Vec::new();
     for p in 0..4 {
@@ -436,16 +410,14 @@ async fn kill_9_during_posting_loses_no_acknowledged_message() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
-    child.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint
-    child.wait().unwrap();
+    server.kill();
     for p in posters {
         p.await.unwrap();
     }
     let acked: Vec<i64> = acked.lock().unwrap().clone();
     assert!(acked.len() > 20, "posting was under way");
 
-    let mut again = start();
-    wait_up(http.clone(), base.clone()).await;
+    let mut again = Binary::start(&db, port).await;
     let stored: Vec<Value> = http
         .get(format!("{base}/api/messages?room=crash"))
         .send()
@@ -471,8 +443,7 @@ async fn kill_9_during_posting_loses_no_acknowledged_message() {
         next["id"].as_i64().unwrap() > *ids.iter().max().unwrap(),
         "ids keep increasing"
     );
-    again.kill().unwrap();
-    again.wait().unwrap();
+    again.kill();
 }
 
 #[tokio::test]
@@ -613,41 +584,9 @@ async fn ten_thousand_idle_websockets_stay_within_the_memory_budget() {
     // (tungstenite's defaults alone are over 100 KiB per socket).
     const BUDGET_KIB: f64 = 12.0;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_necsus"))
-        .args([
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--log",
-            "warn",
-            "--db",
-        ])
-        .arg(dir.path().join("idle.db"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let pid = child.id();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _guard = Kill(std::mem::replace(
-        &mut child,
-        Command::new("true").spawn().unwrap(),
-    ));
+    let port = free_port();
+    let server = Binary::start(&dir.path().join("idle.db"), port).await;
+    let pid = server.pid();
     // One warm connection first, so the baseline includes the runtime's
     // one-off allocations rather than charging them to the sockets.
     let (warm, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws/warm"))

@@ -22,14 +22,6 @@ struct Server {
     log: Arc<Mutex<Vec<String>>>,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn spawn_binary(db: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_necsus"))
         .arg("--db")

@@ -233,6 +233,75 @@ impl Ws {
 }
 
 /// Starts the example bots on loopback; returns their base URL.
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real `necsus` binary serving `db` on 127.0.0.1:`port` (output
+/// discarded), for tests that need a process of its own: to kill it, or to
+/// read its memory. Killed when dropped.
+pub struct Binary {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl Binary {
+    /// Starts it and waits until it answers.
+    pub async fn start(db: &std::path::Path, port: u16) -> Binary {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_necsus"))
+            .args([
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--log",
+                "warn",
+                "--db",
+            ])
+            .arg(db)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the necsus binary starts");
+        let binary = Binary {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while http
+            .get(format!("{}/healthz", binary.base))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        binary
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no shutdown, no checkpoint.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub async fn spawn_example_bots() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().unwrap();
