@@ -215,9 +215,8 @@ impl Chat {
             return Ok(stored);
         }
 
-        let text_lower = stored.text.to_lowercase();
         for compiled in room_bots.iter() {
-            let params = match compiled.matches(&stored.text, &text_lower) {
+            let params = match compiled.matches(&stored.text) {
                 Ok(None) => continue,
                 Ok(Some(params)) => params,
                 Err(error) => {

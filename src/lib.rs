@@ -18,6 +18,7 @@ pub mod http;
 pub mod matcher;
 pub mod model;
 pub mod netguard;
+pub mod pyre;
 pub mod recorder;
 pub mod store;
 pub mod telemetry;

@@ -1,6 +1,9 @@
-//! Deciding which bots a message activates (SPEC §4). Patterns use Python's
-//! syntax and are compiled once per bot change; matching is bounded for every
-//! pattern (linear-time engine where possible, a backtrack limit otherwise).
+//! Deciding which bots a message activates (SPEC §4): Python's
+//! `re.search(pattern, text, re.IGNORECASE)`, or for a bot without a
+//! pattern `re.search(re.escape(name), text, re.IGNORECASE)`. Patterns are
+//! translated by `pyre` (Python's syntax, case rules and classes) and
+//! compiled once per bot change; matching is bounded for every pattern
+//! (linear-time engine where possible, a backtrack limit otherwise).
 //! `BotCache` keeps each room's compiled bots, refreshed on every bot change.
 
 use std::collections::HashMap;
@@ -9,20 +12,41 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value};
 
 use crate::model::Bot;
+use crate::pyre;
 
 /// Backtracking steps a pattern may take on one message before it is
 /// reported as too slow.
 const BACKTRACK_LIMIT: usize = 200_000;
 /// Compiled-program size caps, so a huge pattern fails to compile instead of
 /// eating memory.
-const SIZE_LIMIT: usize = 2 << 20;
+const SIZE_LIMIT: usize = 8 << 20;
 
 enum Pattern {
-    /// No pattern: the bot's name, lowercased, matched literally.
-    Name(String),
-    Regex(fancy_regex::Regex),
+    /// No pattern: the bot's name, matched literally with Python's case
+    /// rules. `None` for an empty name, which matches nothing.
+    Name(Option<regex::Regex>),
+    Regex {
+        re: fancy_regex::Regex,
+        /// Python's named groups: (name, group number), in order.
+        names: Vec<(String, usize)>,
+        empty_iteration_captures: bool,
+    },
     /// The pattern does not compile; the error says why.
     Invalid(String),
+}
+
+/// Whether the bot's pattern is one where Python's `groupdict` may differ
+/// from ours (see `pyre::Translated::empty_iteration_captures`).
+impl CompiledBot {
+    pub fn params_may_differ_from_python(&self) -> bool {
+        matches!(
+            &self.pattern,
+            Pattern::Regex {
+                empty_iteration_captures: true,
+                ..
+            }
+        )
+    }
 }
 
 /// A bot with its activation rule compiled.
@@ -42,31 +66,34 @@ impl CompiledBot {
     pub fn new(bot: Bot) -> Self {
         let pattern = match bot.responds_to.as_deref() {
             Some(p) if !p.is_empty() => compile(p),
-            _ => Pattern::Name(bot.name.to_lowercase()),
+            _ if bot.name.is_empty() => Pattern::Name(None),
+            _ => Pattern::Name(
+                regex::RegexBuilder::new(&pyre::literal(&bot.name))
+                    .size_limit(SIZE_LIMIT)
+                    .build()
+                    .ok(),
+            ),
         };
         CompiledBot { bot, pattern }
     }
 
-    /// `Ok(Some(params))` when the message activates the bot; `text_lower`
-    /// is `text.to_lowercase()`, computed once per message.
-    pub fn matches(
-        &self,
-        text: &str,
-        text_lower: &str,
-    ) -> Result<Option<Map<String, Value>>, PatternError> {
+    /// `Ok(Some(params))` when the message activates the bot; `params` is
+    /// Python's `match.groupdict()` (a group that did not take part is
+    /// `null`), values being exact substrings of `text`.
+    pub fn matches(&self, text: &str) -> Result<Option<Map<String, Value>>, PatternError> {
         match &self.pattern {
-            // An empty name would match every message: treat it as matching none.
-            Pattern::Name(name) if name.is_empty() => Ok(None),
-            Pattern::Name(name) => Ok(text_lower.contains(name.as_str()).then(Map::new)),
+            Pattern::Name(None) => Ok(None),
+            Pattern::Name(Some(re)) => Ok(re.is_match(text).then(Map::new)),
             Pattern::Invalid(e) => Err(PatternError::Invalid(e.clone())),
-            Pattern::Regex(re) => match re.captures(text) {
+            Pattern::Regex { re, names, .. } => match re.captures(text) {
                 Ok(None) => Ok(None),
                 Ok(Some(caps)) => {
                     let mut params = Map::new();
-                    for name in re.capture_names().flatten() {
-                        if let Some(m) = caps.name(name) {
-                            params.insert(name.to_owned(), Value::String(m.as_str().to_owned()));
-                        }
+                    for (name, group) in names {
+                        let value = caps
+                            .get(*group)
+                            .map_or(Value::Null, |m| Value::String(m.as_str().to_owned()));
+                        params.insert(name.clone(), value);
                     }
                     Ok(Some(params))
                 }
@@ -77,38 +104,39 @@ impl CompiledBot {
     }
 }
 
-/// Python's `\Z` (end of text) is `\z` here; everything else students use
-/// (`(?P<name>…)`, `(?P=name)`, lookarounds) the engine reads as it is.
-fn python_to_engine(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('Z') => out.push_str("\\z"),
-                Some(n) => {
-                    out.push('\\');
-                    out.push(n);
-                }
-                None => out.push('\\'),
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 fn compile(pattern: &str) -> Pattern {
-    let result = fancy_regex::RegexBuilder::new(&python_to_engine(pattern))
-        .case_insensitive(true)
+    let translated = match pyre::translate(pattern) {
+        Ok(t) => t,
+        Err(e) => return Pattern::Invalid(e.0),
+    };
+    let result = fancy_regex::RegexBuilder::new(&translated.pattern)
         .backtrack_limit(BACKTRACK_LIMIT)
         .delegate_size_limit(SIZE_LIMIT)
         .delegate_dfa_size_limit(SIZE_LIMIT)
         .build();
     match result {
-        Ok(re) => Pattern::Regex(re),
-        Err(e) => Pattern::Invalid(e.to_string()),
+        Ok(re) => Pattern::Regex {
+            re,
+            names: translated.names,
+            empty_iteration_captures: translated.empty_iteration_captures,
+        },
+        Err(e) => Pattern::Invalid(engine_error(&e)),
+    }
+}
+
+/// The engine's refusal in the words Python would use, where Python
+/// refuses the same thing; otherwise the engine's own words.
+fn engine_error(e: &fancy_regex::Error) -> String {
+    let text = e.to_string();
+    let lower = text.to_lowercase();
+    if lower.contains("look") && lower.contains("behind") {
+        "look-behind requires fixed-width pattern".to_owned()
+    } else if lower.contains("size limit") || lower.contains("too big") {
+        "the pattern is too large for NeCSuS to match safely (a repeat like \
+         <code>{1000}</code> on a big group?); make it smaller"
+            .to_owned()
+    } else {
+        text
     }
 }
 
@@ -173,7 +201,7 @@ mod tests {
     }
 
     fn check(b: &CompiledBot, text: &str) -> Result<Option<Map<String, Value>>, PatternError> {
-        b.matches(text, &text.to_lowercase())
+        b.matches(text)
     }
 
     #[test]
@@ -192,7 +220,7 @@ mod tests {
         let params = check(&b, "Please REPEAT hello 5 times.").unwrap().unwrap();
         assert_eq!(params["word"], "hello");
         assert_eq!(params["count"], "5");
-        assert!(!params.contains_key("bang"));
+        assert_eq!(params["bang"], Value::Null);
     }
 
     #[test]
