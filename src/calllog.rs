@@ -6,11 +6,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use serde_json::Value;
-
 use crate::botcall::{Exchange, RECORDED_BODY_BYTES};
 use crate::error::AppError;
-use crate::model::{Activation, BotCall, CallStart, now_seconds};
+use crate::model::{Activation, BotCall, CallStart, RawJson, now_seconds};
 use crate::recorder::Recorder;
 
 pub struct CallLog {
@@ -23,7 +21,7 @@ pub struct CallLog {
 /// A call that went out and came back (or failed), not yet recorded.
 pub struct FinishedCall {
     pub start: CallStart,
-    pub request: Value,
+    pub request: RawJson,
     pub exchange: Exchange,
     pub latency_ms: f64,
 }
@@ -135,6 +133,7 @@ impl CallLog {
             },
             error,
             message_id: None,
+            redirects: exchange.redirects,
         }
     }
 

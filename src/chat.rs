@@ -17,6 +17,7 @@ use crate::error::AppError;
 use crate::matcher::{BotCache, CompiledBot};
 use crate::model::{
     Activation, Bot, BotCall, BotInput, CallStart, Conversation, Event, Kind, Message, NewMessage,
+    RawJson, State,
 };
 use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
 use crate::writer::Writer;
@@ -200,13 +201,15 @@ impl Chat {
 
         let room_bots = self.room_bots(&stored.room).await?;
         if let Some((bot, state)) = in_conversation(before, &room_bots) {
-            let payload = json!({
-                "room": stored.room,
-                "author": stored.author,
-                "text": stored.text,
-                "params": {},
-                "state": state,
-            });
+            let payload = BotRequest::new(
+                json!({
+                    "room": stored.room,
+                    "author": stored.author,
+                    "text": stored.text,
+                    "params": {},
+                }),
+                Some(&state),
+            );
             let target = Target::from(&bot);
             let call = self
                 .call(&stored.room, &target, payload, Activation::Conversation)
@@ -226,12 +229,15 @@ impl Chat {
                     continue;
                 }
             };
-            let payload = json!({
-                "room": stored.room,
-                "author": stored.author,
-                "text": stored.text,
-                "params": params,
-            });
+            let payload = BotRequest::new(
+                json!({
+                    "room": stored.room,
+                    "author": stored.author,
+                    "text": stored.text,
+                    "params": params,
+                }),
+                None,
+            );
             let target = Target::from(&compiled.bot);
             let call = self
                 .call(&stored.room, &target, payload, Activation::Match)
@@ -274,16 +280,17 @@ impl Chat {
                 url: target_url.clone(),
             });
 
-        let mut payload = json!({
-            "room": room,
-            "author": input.author,
-            "form_data": input.form_data,
-        });
         let newest = self.store.latest_message_before(room, i64::MAX).await?;
         let now = newest.as_ref().and_then(Conversation::after);
-        if let Some((_, state)) = in_conversation(now, &room_bots) {
-            payload["state"] = state;
-        }
+        let state = in_conversation(now, &room_bots).map(|(_, state)| state);
+        let payload = BotRequest::new(
+            json!({
+                "room": room,
+                "author": input.author,
+                "form_data": input.form_data,
+            }),
+            state.as_ref(),
+        );
         let call = self.call(room, &target, payload, Activation::Form).await;
         let reply = call.exchange.result.as_ref();
         if target.id.is_none() && reply.is_ok_and(|r| r.state.is_some()) {
@@ -432,7 +439,7 @@ impl Chat {
         &self,
         room: &str,
         target: &Target,
-        payload: Value,
+        payload: BotRequest,
         activation: Activation,
     ) -> FinishedCall {
         let start = self
@@ -440,7 +447,7 @@ impl Chat {
             .begin(room, target.id, &target.name, &target.url, activation);
         self.broker.publish(&Event::BotCallStarted(start.clone()));
         let started = Instant::now();
-        let exchange = self.caller.call(&target.url, &payload).await;
+        let exchange = self.caller.call(&target.url, &payload.body).await;
         let elapsed = started.elapsed();
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let outcome = match &exchange.result {
@@ -461,7 +468,7 @@ impl Chat {
         );
         FinishedCall {
             start,
-            request: payload,
+            request: payload.logged,
             exchange,
             latency_ms,
         }
@@ -494,7 +501,8 @@ impl Chat {
                 (message, None)
             }
             Err(failure) => {
-                let text = texts::bot_failure(&target.name, &target.url, failure);
+                let url = call.exchange.final_url(&target.url);
+                let text = texts::bot_failure(&target.name, url, failure);
                 (system_message(room, text.clone()), Some(text))
             }
         };
@@ -533,12 +541,15 @@ impl Chat {
             .bot(id)
             .await?
             .ok_or_else(|| AppError::BadRequest(texts::unknown_bot(id)))?;
-        let payload = json!({
-            "room": bot.room,
-            "author": texts::SYSTEM_AUTHOR,
-            "text": "test",
-            "params": {},
-        });
+        let payload = BotRequest::new(
+            json!({
+                "room": bot.room,
+                "author": texts::SYSTEM_AUTHOR,
+                "text": "test",
+                "params": {},
+            }),
+            None,
+        );
         let target = Target::from(&bot);
         let call = self
             .call(&bot.room, &target, payload, Activation::Test)
@@ -562,7 +573,12 @@ impl Chat {
             url: old.url.clone(),
         };
         let call = self
-            .call(&old.room, &target, old.request, Activation::Replay)
+            .call(
+                &old.room,
+                &target,
+                BotRequest::replay(old.request),
+                Activation::Replay,
+            )
             .await;
         Ok(self.record_without_message(call, &target).await)
     }
@@ -574,7 +590,7 @@ impl Chat {
             .result
             .as_ref()
             .err()
-            .map(|f| texts::bot_failure(&target.name, &target.url, f));
+            .map(|f| texts::bot_failure(&target.name, call.exchange.final_url(&target.url), f));
         self.record(call, target.id, error)
     }
 
@@ -589,6 +605,43 @@ impl Chat {
         let keep = self.calls.keep_per_room();
         self.calls.flush().await?;
         Ok(self.store.bot_calls(room, bot_id, since, keep).await?)
+    }
+}
+
+/// The body POSTed to a bot, and the same as the call log shows it.
+pub struct BotRequest {
+    body: Vec<u8>,
+    logged: RawJson,
+}
+
+impl BotRequest {
+    /// `fields` (a JSON object) plus `state` exactly as the bot sent it:
+    /// spliced in as Python JSON, so big integers and `NaN` go back as they
+    /// came (the log shows standard JSON).
+    fn new(fields: Value, state: Option<&State>) -> BotRequest {
+        let fields = fields.to_string();
+        let with_state = |state_json: &str| match fields.strip_suffix('}') {
+            Some(open) if open.len() > 1 => format!("{open},\"state\":{state_json}}}"),
+            _ => format!("{{\"state\":{state_json}}}"),
+        };
+        let (body, logged) = match state {
+            None => (fields.clone(), fields),
+            Some(s) => (with_state(s.python_json()), with_state(s.strict_json())),
+        };
+        BotRequest {
+            body: body.into_bytes(),
+            // Built from JSON texts, so it is JSON.
+            logged: RawJson::new(logged)
+                .unwrap_or_else(|_| RawJson::new("{}".to_owned()).expect("{} is JSON")),
+        }
+    }
+
+    /// A recorded request, sent again as it was logged.
+    fn replay(logged: RawJson) -> BotRequest {
+        BotRequest {
+            body: logged.get().as_bytes().to_vec(),
+            logged,
+        }
     }
 }
 
@@ -607,7 +660,7 @@ fn system_message(room: &str, text: String) -> NewMessage {
 fn in_conversation(
     conversation: Option<Conversation>,
     room_bots: &[CompiledBot],
-) -> Option<(Bot, Value)> {
+) -> Option<(Bot, State)> {
     let c = conversation?;
     room_bots
         .iter()

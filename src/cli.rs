@@ -77,7 +77,7 @@ struct ServeArgs {
     #[arg(long, env = "NECSUS_BOT_TIMEOUT", default_value_t = 120.0)]
     bot_timeout: f64,
     /// Largest bot reply accepted, in bytes.
-    #[arg(long, env = "NECSUS_BOT_MAX_REPLY_BYTES", default_value_t = 1 << 20)]
+    #[arg(long, env = "NECSUS_BOT_MAX_REPLY_BYTES", default_value_t = 8 << 20)]
     bot_max_reply_bytes: usize,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "NECSUS_MAX_BODY_BYTES", default_value_t = 1 << 20)]

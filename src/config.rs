@@ -74,7 +74,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 6277)),
             db: "necsus.db".to_owned(),
             bot_timeout: Duration::from_secs(120),
-            bot_max_reply_bytes: 1 << 20,
+            bot_max_reply_bytes: 8 << 20,
             limits: Limits::default(),
             ws_lag_events: 1024,
             ws_send_timeout: Duration::from_secs(10),

@@ -1,8 +1,79 @@
 //! The records NeCSuS keeps and sends: messages, bots, and the events of a
 //! room's stream. Their JSON shapes are the API's (SPEC §2, §6).
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+use crate::botcall::pyjson::{self, PyValue};
+
+/// A conversation's state exactly as the bot sent it (SPEC §5): what the
+/// bot gets back is what Python's `json.loads` read from its reply, so
+/// integers keep every digit and `NaN`/`Infinity` survive. Browsers and the
+/// API get standard JSON, with non-finite numbers as `null`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    /// JSON for the bot (Python's reading; may hold `NaN`, `Infinity`).
+    python: String,
+    /// Standard JSON, when it differs from `python`.
+    strict: Option<String>,
+}
+
+impl State {
+    pub fn new(value: &PyValue) -> State {
+        let python = value.to_python_json();
+        let strict = value.has_non_finite().then(|| value.to_strict_json());
+        State { python, strict }
+    }
+
+    /// A state as stored (`python_json`'s text); older databases stored
+    /// standard JSON, which reads the same.
+    pub fn from_stored(text: &str) -> Result<State, String> {
+        pyjson::loads(text.as_bytes())
+            .map(|v| State::new(&v))
+            .map_err(|e| format!("stored state is not JSON: {}", e.0))
+    }
+
+    /// The text sent back to the bot and stored.
+    pub fn python_json(&self) -> &str {
+        &self.python
+    }
+
+    /// Standard JSON for browsers and the API.
+    pub fn strict_json(&self) -> &str {
+        self.strict.as_deref().unwrap_or(&self.python)
+    }
+}
+
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RawJson::new(self.strict_json().to_owned())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
+/// A JSON text kept as it is (numbers keep their digits), serialised
+/// verbatim.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(Box<RawValue>);
+
+impl RawJson {
+    /// Fails when `text` is not standard JSON.
+    pub fn new(text: String) -> Result<RawJson, serde_json::Error> {
+        RawValue::from_string(text).map(RawJson)
+    }
+
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,7 +118,7 @@ pub struct Message {
     pub js: Option<String>,
     pub from_bot: Option<i64>,
     pub base_url: Option<String>,
-    pub state: Option<Value>,
+    pub state: Option<State>,
 }
 
 /// A message about to be stored; the store assigns `id`.
@@ -63,7 +134,7 @@ pub struct NewMessage {
     pub js: Option<String>,
     pub from_bot: Option<i64>,
     pub base_url: Option<String>,
-    pub state: Option<Value>,
+    pub state: Option<State>,
 }
 
 impl NewMessage {
@@ -77,7 +148,7 @@ impl NewMessage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conversation {
     pub bot_id: i64,
-    pub state: Value,
+    pub state: State,
 }
 
 impl Conversation {
@@ -175,8 +246,9 @@ pub struct BotCall {
     pub bot_name: String,
     pub url: String,
     pub activation: Activation,
-    /// The exact JSON sent.
-    pub request: Value,
+    /// The JSON sent (standard JSON: a state's non-finite numbers show as
+    /// null here).
+    pub request: RawJson,
     pub started: f64,
     pub latency_ms: Option<f64>,
     pub status: Option<u16>,
@@ -191,6 +263,10 @@ pub struct BotCall {
     pub error: Option<String>,
     /// The room message this call produced (reply or error), if any.
     pub message_id: Option<i64>,
+    /// The URLs the bot redirected the call to, in order (the last one
+    /// answered).
+    #[serde(default)]
+    pub redirects: Vec<String>,
 }
 
 /// What a room's subscribers are told. Messages carry an id, which is what
@@ -252,14 +328,18 @@ impl Event {
                 data: c,
             }),
             Event::BotCallFinished(c) => {
-                let mut data = serde_json::to_value(c).unwrap_or_default();
-                if let Some(obj) = data.as_object_mut() {
-                    obj.remove("response_body");
-                }
+                // Everything but the body, which can be large: the key is
+                // left out (inside JSON strings a quote is always escaped,
+                // so the pattern occurs once, as the key).
+                let data = BotCall {
+                    response_body: None,
+                    ..c.clone()
+                };
                 serde_json::to_string(&Frame {
                     kind: "bot_call_finished",
-                    data,
+                    data: &data,
                 })
+                .map(|t| t.replacen("\"response_body\":null,", "", 1))
             }
         };
         // Serialising these plain structs cannot fail: every key is a string

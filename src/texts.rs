@@ -86,17 +86,32 @@ pub fn bot_failure(name: &str, url: &str, failure: &BotFailure) -> String {
             format!("The bot {bot} responded with a non-ok status code of {code}{reason}.{hint}")
         }
         BotFailure::TooLarge { limit } => format!(
-            "The bot {bot} sent a response larger than {}, which is more than NeCSuS accepts.",
+            "The bot {bot} sent a response larger than {}, which is more than this server \
+             accepts (its limit is set by <code>--bot-max-reply-bytes</code>). For a large \
+             picture, put it at a URL and return it in the <code>image</code> key, like \
+             <code>{{'text': 'Here it is', 'image': 'https://…/chart.png'}}</code>, instead \
+             of embedding it in the text.",
             format_bytes(*limit)
+        ),
+        BotFailure::ClosedWithoutAnswer(why) => format!(
+            "The server of the bot {bot} at {url_code} accepted the connection but closed it \
+             without answering, twice. Did your bot crash while handling the message? Look at \
+             your Flask server's log. ({})",
+            escape_html(why)
+        ),
+        BotFailure::EmptyBody => format!(
+            "The bot {bot} answered with status 200 but an empty body. Return a dictionary from \
+             your Flask function, like <code>{{'text': 'Hi!'}}</code>."
         ),
         BotFailure::BrokenResponse(why) => format!(
             "The connection to the bot {bot} broke while it was sending its response ({}).",
             escape_html(why)
         ),
-        BotFailure::NotJson { body } => format!(
-            "The bot {bot} did not respond with JSON. Return a dictionary from your Flask \
+        BotFailure::NotJson { body, why } => format!(
+            "The bot {bot} did not respond with JSON ({}). Return a dictionary from your Flask \
              function, like <code>{{'text': 'Hi!'}}</code>. It responded with:\
              <pre>{}</pre>",
+            escape_html(why),
             escape_html(body)
         ),
         BotFailure::NotObject { type_name } => format!(

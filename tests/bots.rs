@@ -68,7 +68,7 @@ async fn the_example_echo_bot_answers() {
 }
 
 #[tokio::test]
-async fn named_groups_become_params_and_unmatched_ones_are_left_out() {
+async fn named_groups_become_params_and_unmatched_ones_are_null() {
     let app = spawn_app().await;
     let bot = recording_bot(|_, _| Answer::json(json!({"text": "ok"}))).await;
     app.add_bot(
@@ -84,7 +84,7 @@ async fn named_groups_become_params_and_unmatched_ones_are_left_out() {
     assert_eq!(calls.len(), 1);
     assert_eq!(
         calls[0].body["params"],
-        json!({"word": "hello", "count": "5"})
+        json!({"word": "hello", "count": "5", "bang": null})
     );
 }
 

@@ -100,7 +100,7 @@ async fn a_fifty_mebibyte_reply_is_cut_off_with_a_clear_message() {
         reply["text"]
             .as_str()
             .unwrap()
-            .contains("larger than 1 MiB"),
+            .contains("larger than 8 MiB"),
         "{reply}"
     );
 }

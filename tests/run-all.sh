@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting and lints, the Rust unit and
 # integration tests (server, example bots, benchmark smoke run), and the web
-# client's unit and browser tests. Installs what the browser tests need
-# (Node packages; Debian's Chromium when running as root) on a fresh machine.
+# client's unit and browser tests. Installs what the tests need on a fresh
+# machine: the Python bots' packages (pip), Node packages, and Debian's Chromium
+# and Caddy when running as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 if ! command -v caddy >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   step "installing Debian's caddy for the reverse-proxy test"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy >/dev/null
+fi
+
+if ! python3 -c 'import flask, gunicorn, brotli' 2>/dev/null; then
+  step "installing the Python bots' packages for the python bot tests"
+  # PIP_BREAK_SYSTEM_PACKAGES: Debian's python3 refuses pip installs otherwise.
+  PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    python3 -m pip install -q -r tests/pybots/requirements.txt
 fi
 
 step "cargo test (server, example bots, benchmark smoke run)"

@@ -32,7 +32,14 @@ const READ_BUFFER: usize = 1024;
 /// Frames queued before a write: replay sends many per system call, and
 /// live events are flushed one by one anyway.
 const WRITE_BUFFER: usize = 16 * 1024;
-const MAX_WRITE_BUFFER: usize = 1 << 20;
+
+/// The most a socket may hold unsent: one whole frame must fit, and a bot
+/// reply of the largest accepted size can grow up to six times in JSON
+/// (control characters escaped as `\u00XX`). What is actually held stays
+/// small: sends wait for the socket, within the send timeout.
+fn max_write_buffer(max_reply_bytes: usize) -> usize {
+    max_reply_bytes.saturating_mul(6).max(1 << 20) + (64 << 10)
+}
 
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_INTERNAL: u16 = 1011;
@@ -64,7 +71,7 @@ async fn upgrade(
         .unwrap_or(-1);
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_write_buffer_size(max_write_buffer(state.config.bot_max_reply_bytes))
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| serve(socket, state, room, since))

@@ -22,6 +22,7 @@
 //! engine's size limit are refused.
 
 mod charset;
+#[rustfmt::skip]
 mod tables;
 
 use std::fmt::Write as _;

@@ -19,7 +19,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, Sqlite, Transaction};
 
 use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
-use crate::model::{Bot, BotCall, BotInput, Kind, Message, NewMessage, now_seconds};
+use crate::model::{Bot, BotCall, BotInput, Kind, Message, NewMessage, State, now_seconds};
 
 #[derive(Iden, Clone, Copy)]
 enum Messages {
@@ -333,7 +333,7 @@ fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
         from_bot: row.try_get("from_bot")?,
         base_url: row.try_get("base_url")?,
         state: match state {
-            Some(s) => Some(serde_json::from_str(&s).map_err(|e| StoreError(e.to_string()))?),
+            Some(s) => Some(State::from_stored(&s).map_err(StoreError)?),
             None => None,
         },
     })
@@ -403,7 +403,11 @@ async fn insert_messages(
             message.js.clone().into(),
             message.from_bot.into(),
             message.base_url.clone().into(),
-            message.state.as_ref().map(|s| s.to_string()).into(),
+            message
+                .state
+                .as_ref()
+                .map(|s| s.python_json().to_owned())
+                .into(),
             json.into(),
         ]);
         stored.push(message);

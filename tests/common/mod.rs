@@ -326,6 +326,7 @@ pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
     pub delay: Duration,
+    pub headers: Vec<(String, String)>,
 }
 
 impl Answer {
@@ -334,6 +335,7 @@ impl Answer {
             status: 200,
             body: v.to_string().into_bytes(),
             delay: Duration::ZERO,
+            headers: Vec::new(),
         }
     }
 
@@ -346,7 +348,13 @@ impl Answer {
             status,
             body,
             delay: Duration::ZERO,
+            headers: Vec::new(),
         }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     pub fn after(mut self, delay: Duration) -> Self {
@@ -395,12 +403,19 @@ pub async fn recording_bot(
                 received,
                 answered: Instant::now(),
             });
-            (
+            let mut response = (
                 StatusCode::from_u16(answer.status).unwrap(),
                 [("content-type", "application/json")],
                 answer.body,
             )
-                .into_response()
+                .into_response();
+            for (name, value) in &answer.headers {
+                response.headers_mut().insert(
+                    axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    axum::http::HeaderValue::from_str(value).unwrap(),
+                );
+            }
+            response
         }
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

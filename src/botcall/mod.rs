@@ -2,17 +2,31 @@
 //! body, a total time limit, a cap on the reply size, and validation of the
 //! reply into the fields NeCSuS keeps (SPEC §4). Failures are classified so
 //! `texts` can explain each one to the student.
+//!
+//! The client behaves like the ones bots are used to (Python's `requests`,
+//! browsers): compressed replies are decoded; redirects (301, 302, 303, 307,
+//! 308) are followed by sending the same POST with its body again, up to
+//! `MAX_REDIRECTS`; a request that fails before any byte of the answer
+//! (a pooled connection the bot's server closed as it was reused) is sent
+//! once more on a fresh connection. Idle connections are dropped after
+//! `POOL_IDLE`, sooner than common bot servers close them. Replies are read
+//! by `pyjson` as Python's `json.loads` reads them.
+
+pub mod pyjson;
 
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-
+use crate::model::State;
 use crate::netguard;
+use pyjson::PyValue;
 
 /// How much of a non-JSON body the student is shown.
 const BODY_PREVIEW_CHARS: usize = 2000;
 /// Redirects followed before giving up.
 const MAX_REDIRECTS: usize = 5;
+/// Idle pooled connections are closed after this: gunicorn closes its own
+/// after 2 s, uvicorn after 5 s, so ours are gone first.
+const POOL_IDLE: Duration = Duration::from_secs(1);
 
 /// Everything that can go wrong with one bot call.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +34,9 @@ pub enum BotFailure {
     NoUrl,
     InvalidUrl(String),
     CannotConnect(String),
+    /// The connection closed (or was reset) before any byte of an answer,
+    /// even on a fresh connection.
+    ClosedWithoutAnswer(String),
     TimedOut {
         seconds: f64,
     },
@@ -34,8 +51,11 @@ pub enum BotFailure {
         limit: usize,
     },
     BrokenResponse(String),
+    /// Status 200 with nothing in the body.
+    EmptyBody,
     NotJson {
         body: String,
+        why: String,
     },
     NotObject {
         type_name: &'static str,
@@ -53,12 +73,14 @@ impl BotFailure {
             BotFailure::NoUrl => "no_url",
             BotFailure::InvalidUrl(_) => "invalid_url",
             BotFailure::CannotConnect(_) => "cannot_connect",
+            BotFailure::ClosedWithoutAnswer(_) => "closed_without_answer",
             BotFailure::TimedOut { .. } => "timeout",
             BotFailure::TooManyRedirects => "too_many_redirects",
             BotFailure::Refused(_) => "refused_address",
             BotFailure::Status { .. } => "bad_status",
             BotFailure::TooLarge { .. } => "too_large",
             BotFailure::BrokenResponse(_) => "broken_response",
+            BotFailure::EmptyBody => "empty_body",
             BotFailure::NotJson { .. } => "not_json",
             BotFailure::NotObject { .. } => "not_object",
             BotFailure::MissingText => "missing_text",
@@ -75,8 +97,18 @@ pub struct Exchange {
     pub status: Option<u16>,
     pub content_type: Option<String>,
     pub content_length: Option<u64>,
-    /// The body as read, capped at the reply-size limit.
+    /// The body as read (decompressed), capped at the reply-size limit.
     pub body: Vec<u8>,
+    /// Where redirects led, in order; the last one answered.
+    pub redirects: Vec<String>,
+}
+
+impl Exchange {
+    /// The URL that gave the final answer: the bot's own, or the last
+    /// redirect's.
+    pub fn final_url<'a>(&'a self, bot_url: &'a str) -> &'a str {
+        self.redirects.last().map_or(bot_url, String::as_str)
+    }
 }
 
 /// The kept fields of a valid reply.
@@ -89,12 +121,15 @@ pub struct BotReply {
     pub css: Option<String>,
     pub js: Option<String>,
     /// Present and non-null: the conversation carries on.
-    pub state: Option<Value>,
+    pub state: Option<State>,
 }
 
 #[derive(Clone)]
 pub struct BotCaller {
     client: reqwest::Client,
+    /// Keeps no idle connections: every request it sends opens a fresh
+    /// one (for the one retry after a reused connection failed).
+    fresh: reqwest::Client,
     timeout: Duration,
     max_reply_bytes: usize,
     public_only: bool,
@@ -111,52 +146,45 @@ impl BotCaller {
     /// internal addresses are refused (see `netguard`).
     pub fn new(timeout: Duration, max_reply_bytes: usize, public_only: bool) -> Self {
         install_crypto_provider();
-        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error(TooManyRedirects)
-            } else if public_only
-                && literal_ip(attempt.url()).is_some_and(|ip| !netguard::is_public(ip))
-            {
-                let host = attempt.url().host_str().unwrap_or_default().to_owned();
-                attempt.error(netguard::Refused(host))
-            } else {
-                attempt.follow()
+        let build = |max_idle: usize| {
+            let mut builder = reqwest::Client::builder();
+            if public_only {
+                builder = builder.dns_resolver(std::sync::Arc::new(netguard::PublicOnly));
             }
-        });
-        let mut builder = reqwest::Client::builder();
-        if public_only {
-            builder = builder.dns_resolver(std::sync::Arc::new(netguard::PublicOnly));
-        }
-        let client = builder
-            .user_agent(concat!("NeCSuS/", env!("CARGO_PKG_VERSION")))
-            .redirect(redirects)
-            .connect_timeout(timeout.min(Duration::from_secs(30)))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(32)
-            .build()
-            .expect("the HTTP client's fixed configuration is valid");
+            builder
+                .user_agent(concat!("NeCSuS/", env!("CARGO_PKG_VERSION")))
+                // Redirects are followed here, keeping the POST.
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(timeout.min(Duration::from_secs(30)))
+                .pool_idle_timeout(POOL_IDLE)
+                .pool_max_idle_per_host(max_idle)
+                .build()
+                .expect("the HTTP client's fixed configuration is valid")
+        };
         BotCaller {
-            client,
+            client: build(32),
+            fresh: build(0),
             timeout,
             max_reply_bytes,
             public_only,
         }
     }
 
-    /// POSTs `payload` to `url` and validates the reply.
-    #[tracing::instrument(skip(self, payload))]
-    pub async fn call(&self, url: &str, payload: &Value) -> Exchange {
+    /// POSTs `body` (JSON) to `url` and validates the reply.
+    #[tracing::instrument(skip(self, body))]
+    pub async fn call(&self, url: &str, body: &[u8]) -> Exchange {
         let mut exchange = Exchange {
             result: Err(BotFailure::NoUrl),
             status: None,
             content_type: None,
             content_length: None,
             body: Vec::new(),
+            redirects: Vec::new(),
         };
         // The time limit covers the whole exchange, body included; what
         // arrived before it ran out stays in `exchange`.
         let limited =
-            tokio::time::timeout(self.timeout, self.exchange(url, payload, &mut exchange)).await;
+            tokio::time::timeout(self.timeout, self.exchange(url, body, &mut exchange)).await;
         exchange.result = match limited {
             Ok(result) => result,
             Err(_) => Err(BotFailure::TimedOut {
@@ -166,39 +194,76 @@ impl BotCaller {
         exchange
     }
 
+    fn check_url(&self, url: &url::Url) -> Result<(), BotFailure> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(BotFailure::InvalidUrl(format!(
+                "the scheme is {:?}, not http or https",
+                url.scheme()
+            )));
+        }
+        // Names are checked as they resolve; literal addresses here.
+        if self.public_only
+            && let Some(ip) = literal_ip(url)
+            && !netguard::is_public(ip)
+        {
+            return Err(BotFailure::Refused(ip.to_string()));
+        }
+        Ok(())
+    }
+
+    /// One POST, sent again on a fresh connection if the first attempt
+    /// failed before any byte of an answer.
+    async fn post(&self, url: &url::Url, body: &[u8]) -> Result<reqwest::Response, BotFailure> {
+        let send = |client: &reqwest::Client| {
+            client
+                .post(url.clone())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_vec())
+                .send()
+        };
+        match send(&self.client).await {
+            Ok(response) => Ok(response),
+            Err(e) if retryable(&e) => {
+                tracing::debug!(error = %root_cause(&e), "retrying on a fresh connection");
+                send(&self.fresh).await.map_err(classify)
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
     async fn exchange(
         &self,
         url: &str,
-        payload: &Value,
+        body: &[u8],
         seen: &mut Exchange,
     ) -> Result<BotReply, BotFailure> {
         let url = url.trim();
         if url.is_empty() {
             return Err(BotFailure::NoUrl);
         }
-        let parsed = url::Url::parse(url).map_err(|e| BotFailure::InvalidUrl(e.to_string()))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(BotFailure::InvalidUrl(format!(
-                "the scheme is {:?}, not http or https",
-                parsed.scheme()
-            )));
-        }
-        // Names are checked as they resolve; literal addresses here.
-        if self.public_only
-            && let Some(ip) = literal_ip(&parsed)
-            && !netguard::is_public(ip)
-        {
-            return Err(BotFailure::Refused(ip.to_string()));
-        }
-        let body = serde_json::to_vec(payload).unwrap_or_default();
-        let mut response = self
-            .client
-            .post(parsed)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(classify)?;
+        let mut target = url::Url::parse(url).map_err(|e| BotFailure::InvalidUrl(e.to_string()))?;
+        self.check_url(&target)?;
+        let mut response = loop {
+            let response = self.post(&target, body).await?;
+            let status = response.status().as_u16();
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok());
+            match (status, location) {
+                (301 | 302 | 303 | 307 | 308, Some(location)) => {
+                    if seen.redirects.len() >= MAX_REDIRECTS {
+                        return Err(BotFailure::TooManyRedirects);
+                    }
+                    target = target
+                        .join(location)
+                        .map_err(|e| BotFailure::InvalidUrl(e.to_string()))?;
+                    self.check_url(&target)?;
+                    seen.redirects.push(target.to_string());
+                }
+                _ => break response,
+            }
+        };
         let status = response.status();
         seen.status = Some(status.as_u16());
         seen.content_type = response
@@ -263,17 +328,6 @@ fn literal_ip(url: &url::Url) -> Option<std::net::IpAddr> {
     }
 }
 
-#[derive(Debug)]
-struct TooManyRedirects;
-
-impl std::fmt::Display for TooManyRedirects {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "more than {MAX_REDIRECTS} redirects")
-    }
-}
-
-impl std::error::Error for TooManyRedirects {}
-
 /// Whether `e` was caused by an error of type `T` somewhere in its chain.
 fn caused_by<T: std::error::Error + 'static>(e: &reqwest::Error) -> Option<&T> {
     let mut source = std::error::Error::source(e);
@@ -286,61 +340,70 @@ fn caused_by<T: std::error::Error + 'static>(e: &reqwest::Error) -> Option<&T> {
     None
 }
 
+/// A request that failed after its connection was made but before any
+/// byte of an answer: what a pooled connection closed by the bot's server
+/// looks like.
+fn retryable(e: &reqwest::Error) -> bool {
+    !e.is_connect()
+        && !e.is_timeout()
+        && !e.is_redirect()
+        && !e.is_body()
+        && !e.is_decode()
+        && caused_by::<netguard::Refused>(e).is_none()
+}
+
 fn classify(e: reqwest::Error) -> BotFailure {
     if let Some(refused) = caused_by::<netguard::Refused>(&e) {
         BotFailure::Refused(refused.0.clone())
-    } else if caused_by::<TooManyRedirects>(&e).is_some() || e.is_redirect() {
+    } else if e.is_redirect() {
         BotFailure::TooManyRedirects
-    } else if e.is_connect() || e.is_request() && !e.is_body() {
+    } else if e.is_connect() {
         BotFailure::CannotConnect(root_cause(&e))
-    } else {
+    } else if e.is_body() || e.is_decode() {
         BotFailure::BrokenResponse(root_cause(&e))
+    } else {
+        BotFailure::ClosedWithoutAnswer(root_cause(&e))
     }
 }
 
-/// Python's name for the type of a JSON value, as a student's bot sees it.
-pub fn python_type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
+/// The string under `key`, if it is one.
+fn string_field(obj: &[(String, PyValue)], key: &str) -> Option<String> {
+    match obj.iter().find(|(k, _)| k == key) {
+        Some((_, PyValue::Str(s))) => Some(s.clone()),
+        _ => None,
     }
 }
 
-fn string_field(obj: &Map<String, Value>, key: &str) -> Option<String> {
-    obj.get(key).and_then(Value::as_str).map(str::to_owned)
-}
-
-/// Validates a bot's reply body (SPEC §4). A `room` key is ignored: a bot
-/// cannot post into other rooms.
+/// Validates a bot's reply body (SPEC §4), read as Python's `json.loads`
+/// reads it. A `room` key is ignored: a bot cannot post into other rooms.
 pub fn parse_reply(body: &[u8]) -> Result<BotReply, BotFailure> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| BotFailure::NotJson {
+    if body.is_empty() {
+        return Err(BotFailure::EmptyBody);
+    }
+    let value = pyjson::loads(body).map_err(|e| BotFailure::NotJson {
         body: String::from_utf8_lossy(body)
             .chars()
             .take(BODY_PREVIEW_CHARS)
             .collect(),
+        why: e.0,
     })?;
-    let Value::Object(mut obj) = value else {
+    let PyValue::Dict(obj) = value else {
         return Err(BotFailure::NotObject {
-            type_name: python_type_name(&value),
+            type_name: value.type_name(),
         });
     };
-    let text = match obj.get("text") {
+    let text = match obj.iter().find(|(k, _)| k == "text") {
         None => return Err(BotFailure::MissingText),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => {
+        Some((_, PyValue::Str(s))) => s.clone(),
+        Some((_, other)) => {
             return Err(BotFailure::TextNotString {
-                type_name: python_type_name(other),
+                type_name: other.type_name(),
             });
         }
     };
-    let state = match obj.remove("state") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v),
+    let state = match obj.iter().find(|(k, _)| k == "state") {
+        None | Some((_, PyValue::Null)) => None,
+        Some((_, v)) => Some(State::new(v)),
     };
     Ok(BotReply {
         text,
@@ -378,9 +441,13 @@ mod tests {
             parse_reply(b"<html>"),
             Err(BotFailure::NotJson { .. })
         ));
+        assert_eq!(parse_reply(b""), Err(BotFailure::EmptyBody));
         let ok = parse_reply(br#"{"text":"hi","author":3,"state":"","room":"elsewhere"}"#).unwrap();
         assert_eq!(ok.text, "hi");
         assert_eq!(ok.author, None);
-        assert_eq!(ok.state, Some(Value::String(String::new())));
+        assert_eq!(
+            ok.state.map(|s| s.python_json().to_owned()),
+            Some("\"\"".to_owned())
+        );
     }
 }
