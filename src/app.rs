@@ -32,7 +32,7 @@ pub async fn serve(
         db => Some(crate::backup::lock_database(std::path::Path::new(db)).map_err(StoreError)?),
     };
     let store = Arc::new(SqliteStore::open(&config.db).await?);
-    let broker = Broker::new(config.ws_lag_events);
+    let broker = Broker::new(config.ws_lag_events, config.ws_lag_bytes);
     let bot_cache = Arc::new(BotCache::default());
     let (writer, writer_task) = Writer::spawn(
         Arc::clone(&store) as Arc<dyn Store>,

@@ -42,6 +42,9 @@ pub struct Config {
     pub limits: Limits,
     /// Events a websocket subscriber may fall behind before it is closed.
     pub ws_lag_events: usize,
+    /// Bytes of frames a room keeps for subscribers that have not read
+    /// them; one further behind is closed (it resumes with `since`).
+    pub ws_lag_bytes: usize,
     /// How long one websocket send may block before the client is dropped.
     pub ws_send_timeout: Duration,
     /// How long in-flight requests get to finish at shutdown.
@@ -77,6 +80,7 @@ impl Default for Config {
             bot_max_reply_bytes: 8 << 20,
             limits: Limits::default(),
             ws_lag_events: 1024,
+            ws_lag_bytes: 32 << 20,
             ws_send_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
             history_page: 5000,

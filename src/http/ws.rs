@@ -16,10 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
-use crate::broker::Subscription;
+use crate::broker::{RecvError, Subscription};
 use crate::chat::Replay;
 use crate::model::Event;
 
@@ -203,9 +202,6 @@ async fn send_events(
                     CLOSE_TRY_AGAIN_LATER,
                     format!("fell behind by {missed} events; reconnect with since={last_id}"),
                 );
-            }
-            Err(RecvError::Closed) => {
-                return close(CLOSE_GOING_AWAY, "server shutting down".into());
             }
         };
         if let Some(id) = frame.message_id {
