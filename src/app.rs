@@ -17,6 +17,7 @@ use crate::http::{self, AppState};
 use crate::matcher::BotCache;
 use crate::recorder::Recorder;
 use crate::store::{SqliteStore, Store, StoreError};
+use crate::turns::Turns;
 use crate::writer::Writer;
 
 /// Serves `listener` until `shutdown` is cancelled, then drains.
@@ -34,10 +35,12 @@ pub async fn serve(
     let store = Arc::new(SqliteStore::open(&config.db).await?);
     let broker = Broker::new(config.ws_lag_events, config.ws_lag_bytes);
     let bot_cache = Arc::new(BotCache::default());
+    let turns = Turns::new(Arc::clone(&broker));
     let (writer, writer_task) = Writer::spawn(
         Arc::clone(&store) as Arc<dyn Store>,
         Arc::clone(&broker),
         Arc::clone(&bot_cache),
+        turns,
     );
     let (recorder, recorder_task) = Recorder::spawn(
         Arc::clone(&store) as Arc<dyn Store>,
@@ -59,6 +62,9 @@ pub async fn serve(
             config.bot_calls_per_room,
             recorder,
         ),
+        // A turn waits for one bot call before it (bounded by the bot
+        // timeout), plus a moment to store its reply.
+        config.bot_timeout + std::time::Duration::from_secs(5),
     ));
     let grace = config.shutdown_grace;
     let state = AppState {

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Row};
+use sqlx::{ConnectOptions, Connection, Row};
 
 const PREFIX: &str = "necsus-";
 const SUFFIX: &str = ".db.gz";
@@ -217,6 +217,19 @@ pub async fn restore(backup: &Path, db: &Path) -> Result<Restored, String> {
             return Err(e);
         }
     };
+    // Ids never repeat: new messages start above every id the replaced
+    // database issued, and the ids the snapshot never had are noted so
+    // browsers that saw them are told to clear and replay.
+    if db.exists() {
+        let keep_ids = match last_issued_id(db).await {
+            Ok(issued) => continue_ids_after(&staged, issued).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = keep_ids {
+            let _ = fs::remove_file(&staged);
+            return Err(e);
+        }
+    }
     let replaced = if db.exists() {
         let mut aside = db.as_os_str().to_owned();
         aside.push(format!(".replaced-{}", utc_stamp(SystemTime::now())));
@@ -238,6 +251,60 @@ pub async fn restore(backup: &Path, db: &Path) -> Result<Restored, String> {
     };
     fs::rename(&staged, db).map_err(|e| format!("cannot put the backup in place: {e}"))?;
     Ok(Restored { messages, replaced })
+}
+
+/// The largest message id the database at `path` ever issued (0 if none).
+async fn last_issued_id(path: &Path) -> Result<i64, String> {
+    let mut conn = options(path)?
+        .connect()
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let row =
+        sqlx::query("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'messages'")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| format!("cannot read the message ids of {}: {e}", path.display()))?;
+    let _ = conn.close().await;
+    row.try_get(0).map_err(|e| e.to_string())
+}
+
+/// Makes the database at `path` hand out ids above `issued`, and notes
+/// the ids between its own newest and `issued` as a gap.
+async fn continue_ids_after(path: &Path, issued: i64) -> Result<(), String> {
+    let fail = |e: sqlx::Error| format!("cannot carry the message ids over: {e}");
+    let mut conn = options(path)?.connect().await.map_err(fail)?;
+    let mut tx = conn.begin().await.map_err(fail)?;
+    let row =
+        sqlx::query("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'messages'")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(fail)?;
+    let own: i64 = row.try_get(0).map_err(fail)?;
+    if issued > own {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS id_gaps (after_id INTEGER NOT NULL, up_to_id INTEGER NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        sqlx::query("INSERT INTO id_gaps (after_id, up_to_id) VALUES (?, ?)")
+            .bind(own)
+            .bind(issued)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        sqlx::query("DELETE FROM sqlite_sequence WHERE name = 'messages'")
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?)")
+            .bind(issued)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+    }
+    tx.commit().await.map_err(fail)?;
+    conn.close().await.map_err(fail)
 }
 
 /// `PRAGMA integrity_check`, and that it is a NeCSuS database.

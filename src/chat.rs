@@ -20,7 +20,7 @@ use crate::model::{
     RawJson, State,
 };
 use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
-use crate::writer::Writer;
+use crate::writer::{Inserted, Writer};
 use crate::{telemetry, texts};
 
 /// A message typed by a person.
@@ -50,6 +50,9 @@ pub struct FormSubmission {
 /// What a new subscriber is sent before live events.
 pub struct Replay {
     pub clear_point: Option<i64>,
+    /// The subscriber's `since` names messages this database does not have
+    /// (it saw them before a restore): it clears and gets the whole room.
+    pub reset: bool,
     pub bots: Vec<Bot>,
     pub calls_in_flight: Vec<CallStart>,
     /// Messages after `since` (or after the clear point, if that is later).
@@ -112,6 +115,8 @@ pub struct Chat {
     caller: BotCaller,
     limits: Limits,
     calls: CallLog,
+    /// How long a message waits for its turn in a conversation.
+    turn_wait: std::time::Duration,
 }
 
 fn check_len(field: &str, value: &str, limit: usize) -> Result<(), AppError> {
@@ -137,6 +142,7 @@ impl Chat {
         caller: BotCaller,
         limits: Limits,
         calls: CallLog,
+        turn_wait: std::time::Duration,
     ) -> Self {
         Chat {
             store,
@@ -146,6 +152,7 @@ impl Chat {
             caller,
             limits,
             calls,
+            turn_wait,
         }
     }
 
@@ -184,7 +191,11 @@ impl Chat {
         ] {
             check_opt_len(field, value, l.max_url_chars)?;
         }
-        let (stored, before) = self
+        let Inserted {
+            message: stored,
+            turn,
+            ..
+        } = self
             .writer
             .insert(NewMessage {
                 room: input.room.clone(),
@@ -199,8 +210,22 @@ impl Chat {
             })
             .await?;
 
+        let Some(mut turn) = turn else {
+            // Not in a conversation and no turn running: the bots that
+            // match run now.
+            self.run_matching_bots(&stored).await?;
+            return Ok(stored);
+        };
+        let room = stored.room.clone();
+        let now = turn
+            .start(self.turn_wait, async || {
+                let newest = self.store.latest_message_before(&room, i64::MAX).await;
+                newest.ok().flatten().as_ref().and_then(Conversation::after)
+            })
+            .await;
         let room_bots = self.room_bots(&stored.room).await?;
-        if let Some((bot, state)) = in_conversation(before, &room_bots) {
+        let left = if let Some((bot, state)) = in_conversation(now, &room_bots) {
+            turn.serving(bot.id, &bot.name);
             let payload = BotRequest::new(
                 json!({
                     "room": stored.room,
@@ -214,10 +239,20 @@ impl Chat {
             let call = self
                 .call(&stored.room, &target, payload, Activation::Conversation)
                 .await;
-            self.store_result(&stored.room, &target, call).await?;
-            return Ok(stored);
-        }
+            self.store_result(&stored.room, &target, call).await?
+        } else {
+            self.run_matching_bots(&stored).await?
+        };
+        // The next turn follows the state this one's reply left.
+        turn.finish(left.as_ref().and_then(Conversation::after));
+        Ok(stored)
+    }
 
+    /// Runs the bots `message` activates, one after another; returns the
+    /// last message they posted.
+    async fn run_matching_bots(&self, stored: &Message) -> Result<Option<Message>, AppError> {
+        let room_bots = self.room_bots(&stored.room).await?;
+        let mut last = None;
         for compiled in room_bots.iter() {
             let params = match compiled.matches(&stored.text) {
                 Ok(None) => continue,
@@ -225,7 +260,7 @@ impl Chat {
                 Err(error) => {
                     let pattern = compiled.bot.responds_to.as_deref().unwrap_or_default();
                     let text = texts::pattern_failure(&compiled.bot.name, pattern, &error);
-                    self.post_system(&stored.room, text).await?;
+                    last = Some(self.post_system(&stored.room, text).await?);
                     continue;
                 }
             };
@@ -242,9 +277,9 @@ impl Chat {
             let call = self
                 .call(&stored.room, &target, payload, Activation::Match)
                 .await;
-            self.store_result(&stored.room, &target, call).await?;
+            last = self.store_result(&stored.room, &target, call).await?;
         }
-        Ok(stored)
+        Ok(last)
     }
 
     /// Sends a submitted form to the bot its action points at and stores
@@ -313,7 +348,7 @@ impl Chat {
                 _ => tracing::warn!(room, "room full: no (Auto) bot for the conversation"),
             }
         }
-        self.store_result(room, &target, call).await
+        self.store_result(room, &target, call).await.map(|_| ())
     }
 
     #[tracing::instrument(skip_all, fields(room = %input.room))]
@@ -397,12 +432,18 @@ impl Chat {
         let subscription = self.broker.subscribe(room);
         let clear_point = self.store.clear_point(room).await?;
         let bots = self.store.bots(Some(room)).await?;
+        let reset = since > 0 && clear_point.is_none_or(|c| since > c) && {
+            let newest = self.store.newest_message_id(room).await?;
+            newest.is_none_or(|n| since > n) || self.store.id_in_restore_gap(since).await?
+        };
         let after = match clear_point {
+            _ if reset => clear_point.unwrap_or(-1),
             Some(c) if c >= since => c,
             _ => since,
         };
         let replay = Replay {
             clear_point,
+            reset,
             bots,
             calls_in_flight: self.calls.in_flight(room),
             history: self.messages(room, after)?,
@@ -421,7 +462,11 @@ impl Chat {
     }
 
     async fn post_system(&self, room: &str, text: String) -> Result<Message, AppError> {
-        Ok(self.writer.insert(system_message(room, text)).await?.0)
+        Ok(self
+            .writer
+            .insert(system_message(room, text))
+            .await?
+            .message)
     }
 
     async fn room_bots(&self, room: &str) -> Result<Arc<Vec<CompiledBot>>, AppError> {
@@ -481,7 +526,7 @@ impl Chat {
         room: &str,
         target: &Target,
         call: FinishedCall,
-    ) -> Result<(), AppError> {
+    ) -> Result<Option<Message>, AppError> {
         let (message, error) = match &call.exchange.result {
             Ok(reply) => {
                 let reply = reply.clone();
@@ -508,13 +553,13 @@ impl Chat {
         };
         let mut record = self.calls.finish(call, target.id, error);
         let stored = self.writer.insert(message).await;
-        if let Ok((m, _)) = &stored {
-            record.message_id = Some(m.id);
+        if let Ok(inserted) = &stored {
+            record.message_id = Some(inserted.message.id);
         }
         // Subscribers hear that the call finished even if its message could
         // not be stored.
         self.keep_record(record);
-        stored.map(|_| ())
+        stored.map(|inserted| Some(inserted.message))
     }
 
     /// Hands a finished call's record to the call log and announces it;

@@ -23,4 +23,5 @@ pub mod recorder;
 pub mod store;
 pub mod telemetry;
 pub mod texts;
+pub mod turns;
 pub mod writer;

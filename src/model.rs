@@ -269,6 +269,16 @@ pub struct BotCall {
     pub redirects: Vec<String>,
 }
 
+/// Messages waiting for their turn with a room's conversation bot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TurnQueue {
+    pub room: String,
+    pub bot_id: Option<i64>,
+    pub bot_name: Option<String>,
+    /// Messages queued behind the call in flight.
+    pub waiting: usize,
+}
+
 /// What a room's subscribers are told. Messages carry an id, which is what
 /// the websocket uses to drop duplicates between replay and live events.
 #[derive(Debug, Clone)]
@@ -282,6 +292,8 @@ pub enum Event {
         last_cleared_id: i64,
     },
     BotCallStarted(CallStart),
+    /// How many messages wait for the conversation's bot.
+    TurnQueue(TurnQueue),
     /// Sent without the response body, which can be large.
     BotCallFinished(BotCall),
 }
@@ -293,6 +305,7 @@ impl Event {
             Event::PutBot(b) | Event::DeleteBot(b) => &b.room,
             Event::ClearMessages { room, .. } => room,
             Event::BotCallStarted(c) => &c.room,
+            Event::TurnQueue(q) => &q.room,
             Event::BotCallFinished(c) => &c.room,
         }
     }
@@ -326,6 +339,10 @@ impl Event {
             Event::BotCallStarted(c) => serde_json::to_string(&Frame {
                 kind: "bot_call_started",
                 data: c,
+            }),
+            Event::TurnQueue(q) => serde_json::to_string(&Frame {
+                kind: "bot_turn_queue",
+                data: q,
             }),
             Event::BotCallFinished(c) => {
                 // Everything but the body, which can be large: the key is

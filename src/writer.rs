@@ -18,17 +18,32 @@ use tokio::sync::{mpsc, oneshot};
 use crate::broker::Broker;
 use crate::error::AppError;
 use crate::matcher::BotCache;
-use crate::model::{Conversation, Event, Message, NewMessage};
+use crate::model::{Conversation, Event, Kind, Message, NewMessage};
 use crate::store::{Store, StoreError, WriteOp, WriteOutcome};
+use crate::turns::{Ticket, Turns};
 use crate::{telemetry, texts};
 
 /// Most changes committed in one transaction.
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
-/// What a change did, and for a message, the conversation its room was in
-/// just before it.
-type Reply = (Result<WriteOutcome, StoreError>, Option<Conversation>);
+/// What a change did; for a message, the conversation its room was in just
+/// before it, and for a person's message its turn (see `turns`).
+type Reply = (
+    Result<WriteOutcome, StoreError>,
+    Option<Conversation>,
+    Option<Ticket>,
+);
+
+/// A stored message.
+pub struct Inserted {
+    pub message: Message,
+    /// The conversation the room was in just before it.
+    pub before: Option<Conversation>,
+    /// A person's message's turn in the room's conversation, if it needs
+    /// one.
+    pub turn: Option<Ticket>,
+}
 
 struct Command {
     op: WriteOp,
@@ -47,9 +62,10 @@ impl Writer {
         store: Arc<dyn Store>,
         broker: Arc<Broker>,
         bots: Arc<BotCache>,
+        turns: Arc<Turns>,
     ) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(rx, store, broker, bots));
+        let task = tokio::spawn(run(rx, store, broker, bots, turns));
         (Writer { tx }, task)
     }
 
@@ -57,16 +73,16 @@ impl Writer {
         Ok(self.send(op).await?.0?)
     }
 
-    /// Stores a message; also returns the conversation its room was in just
-    /// before it.
-    pub async fn insert(
-        &self,
-        message: NewMessage,
-    ) -> Result<(Message, Option<Conversation>), AppError> {
+    /// Stores a message.
+    pub async fn insert(&self, message: NewMessage) -> Result<Inserted, AppError> {
         match self.send(WriteOp::InsertMessage(message)).await? {
-            (Ok(WriteOutcome::Message(m)), before) => Ok((m, before)),
-            (Ok(other), _) => unreachable!("an insert is answered with a message, not {other:?}"),
-            (Err(e), _) => Err(e.into()),
+            (Ok(WriteOutcome::Message(message)), before, turn) => Ok(Inserted {
+                message,
+                before,
+                turn,
+            }),
+            (Ok(other), ..) => unreachable!("an insert is answered with a message, not {other:?}"),
+            (Err(e), ..) => Err(e.into()),
         }
     }
 
@@ -89,6 +105,7 @@ async fn run(
     store: Arc<dyn Store>,
     broker: Arc<Broker>,
     bots: Arc<BotCache>,
+    turns: Arc<Turns>,
 ) {
     // Each room's conversation after its newest message; loaded from the
     // store the first time the room is written to.
@@ -104,19 +121,30 @@ async fn run(
             rx.recv_many(&mut batch, room).now_or_never();
         }
         let (ops, replies) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
-        write_changes(&*store, ops, replies, &mut conversations, &broker, &bots).await;
+        let context = Context {
+            broker: &broker,
+            bots: &bots,
+            turns: &turns,
+        };
+        write_changes(&*store, ops, replies, &mut conversations, &context).await;
     }
 }
 
 /// Writes a batch of changes, publishes what they did in order and answers
 /// their callers.
+/// Who hears of committed changes.
+struct Context<'a> {
+    broker: &'a Broker,
+    bots: &'a BotCache,
+    turns: &'a Arc<Turns>,
+}
+
 async fn write_changes(
     store: &dyn Store,
     ops: Vec<WriteOp>,
     replies: Vec<oneshot::Sender<Reply>>,
     conversations: &mut HashMap<String, Option<Conversation>>,
-    broker: &Broker,
-    bots: &BotCache,
+    context: &Context<'_>,
 ) {
     let started = std::time::Instant::now();
     metrics::histogram!(telemetry::DB_WRITE_BATCH).record(ops.len() as f64);
@@ -127,13 +155,20 @@ async fn write_changes(
     telemetry::observe_seconds(telemetry::DB_WRITE_SECONDS, started.elapsed());
     for (reply, result) in replies.into_iter().zip(results) {
         let mut before = None;
+        let mut turn = None;
         if let Ok(outcome) = &result {
             before = track(outcome, conversations);
-            publish(outcome, broker, bots);
+            publish(outcome, context.broker, context.bots);
+            // Turns are registered in commit order, so they keep it.
+            if let WriteOutcome::Message(m) = outcome
+                && m.kind == Kind::User
+            {
+                turn = context.turns.register(&m.room, before.clone());
+            }
         }
         // The caller may have gone away (client disconnected); the change
-        // stands regardless.
-        let _ = reply.send((result, before));
+        // stands regardless (and a dropped turn passes itself on).
+        let _ = reply.send((result, before, turn));
     }
 }
 

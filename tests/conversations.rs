@@ -305,3 +305,96 @@ async fn a_form_for_an_unknown_bot_says_so_in_the_room() {
     assert!(msg["text"].as_str().unwrap().contains("can't be found"));
     assert!(msg["text"].as_str().unwrap().contains("deleted"));
 }
+
+/// A conversation bot that takes `delay` to answer and counts in its state.
+async fn slow_counter(delay: std::time::Duration) -> RecordingBot {
+    recording_bot(move |_, payload| {
+        let n = payload["state"].as_i64().unwrap_or(0) + 1;
+        let text = payload["text"].as_str().unwrap_or_default();
+        Answer::json(json!({"text": format!("count {n} for {text}"), "state": n})).after(delay)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_message_sent_while_the_bot_answers_waits_its_turn_and_follows_the_new_state() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let bot = slow_counter(std::time::Duration::from_millis(1500)).await;
+    app.add_bot("turns", "Counter", &bot.url("/c"), Some("^start"))
+        .await;
+    app.say("turns", "start").await;
+    let mut ws = app.subscribe("turns", None).await;
+    let mut frames = Vec::new();
+    // Three messages, each sent once the previous one is in the room, while
+    // the bot is still answering the first.
+    let mut posts = Vec::new();
+    for text in ["answer A", "answer B", "answer C"] {
+        let poster = std::sync::Arc::clone(&app);
+        posts.push(tokio::spawn(async move { poster.say("turns", text).await }));
+        loop {
+            let Some(WsEvent::Frame(f)) = ws.next_event(std::time::Duration::from_secs(20)).await
+            else {
+                panic!("no frame for {text}");
+            };
+            let shown = f["kind"] == "message" && f["data"]["text"] == text;
+            frames.push(f);
+            if shown {
+                break;
+            }
+        }
+    }
+    for p in posts {
+        p.await.unwrap();
+    }
+    let calls = bot.calls();
+    let seen: Vec<(String, Value)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c.body["text"].as_str().unwrap().to_owned(),
+                c.body["state"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("start".to_owned(), Value::Null),
+            ("answer A".to_owned(), json!(1)),
+            ("answer B".to_owned(), json!(2)),
+            ("answer C".to_owned(), json!(3)),
+        ]
+    );
+    // One call at a time: each began after the previous was answered.
+    for pair in calls.windows(2) {
+        assert!(pair[1].received >= pair[0].answered);
+    }
+    // The replies are in the room in order.
+    let replies: Vec<String> = texts(&app.messages("turns").await)
+        .into_iter()
+        .filter(|t| t.starts_with("count"))
+        .collect();
+    assert_eq!(
+        replies,
+        [
+            "count 1 for start",
+            "count 2 for answer A",
+            "count 3 for answer B",
+            "count 4 for answer C"
+        ]
+    );
+    // Subscribers were told how many messages waited, down to none.
+    while let Some(WsEvent::Frame(f)) = ws.next_event(std::time::Duration::from_millis(500)).await {
+        frames.push(f);
+    }
+    let waiting: Vec<u64> = frames
+        .iter()
+        .filter(|f| f["kind"] == "bot_turn_queue")
+        .map(|f| {
+            assert_eq!(f["data"]["bot_name"], "Counter");
+            f["data"]["waiting"].as_u64().unwrap()
+        })
+        .collect();
+    assert!(waiting.iter().any(|&w| w > 0), "{waiting:?}");
+    assert_eq!(waiting.last(), Some(&0), "{waiting:?}");
+}

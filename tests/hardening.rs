@@ -69,7 +69,14 @@ async fn a_bot_that_drips_one_byte_a_second_hits_the_total_time_limit() {
     .await;
     let started = Instant::now();
     let reply = only_reply(&app, "drip", &url).await;
-    assert!(started.elapsed() < Duration::from_secs(8));
+    // About 2 s normally. The bound only tells a total limit (2 s) from
+    // none, or a per-read one, which would wait out all 100 bytes (100 s);
+    // it leaves a loaded machine plenty of room.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the drip took {:?}",
+        started.elapsed()
+    );
     assert_eq!(reply["kind"], "system");
     assert!(
         reply["text"].as_str().unwrap().contains("within 2 seconds"),
@@ -205,7 +212,10 @@ async fn broken_and_quirky_http_replies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_hanging_bots_do_not_hold_up_other_rooms() {
-    let app = spawn_app_with(|c| c.bot_timeout = Duration::from_secs(6)).await;
+    // The twenty quick activations below must finish before the hanging
+    // ones time out: well under a second normally, so the timeout leaves a
+    // loaded machine more than ten times that.
+    let app = spawn_app_with(|c| c.bot_timeout = Duration::from_secs(12)).await;
     let hang =
         recording_bot(|_, _| Answer::json(json!({"text": "late"})).after(Duration::from_secs(30)))
             .await;
@@ -409,7 +419,22 @@ async fn kill_9_during_posting_loses_no_acknowledged_message() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Kill it mid-posting: after at least 700 ms and more than twenty
+    // acknowledgements, however long a loaded machine takes to get there
+    // (the deadline only stops a server that never answers).
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    loop {
+        let acknowledged = acked.lock().unwrap().len();
+        if acknowledged > 20 && started.elapsed() >= Duration::from_millis(700) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {acknowledged} posts acknowledged in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.kill();
     for p in posters {
         p.await.unwrap();
@@ -578,11 +603,16 @@ fn rss_kib(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_idle_websockets_stay_within_the_memory_budget() {
     const CONNECTIONS: usize = 10_000;
-    // The benchmark checks the 8 KiB target on the release build (about 4
-    // KiB there); this debug build carries larger futures, so the guard
-    // here is looser but still far below what unsized buffers would cost
-    // (tungstenite's defaults alone are over 100 KiB per socket).
-    const BUDGET_KIB: f64 = 12.0;
+    // A guard against gross regressions, not the memory target: the figure
+    // of record is the benchmark's `memory` scenario (`necsus-bench memory`
+    // on the release build, README's table), and the 8 KiB target is
+    // checked there. This debug build uses about 12 KiB per socket, and its
+    // allocator growth differs from machine to machine (12.2 KiB on one
+    // fresh machine), so the bound is deliberately loose: about four times
+    // the usual figure, yet still well under what a leak or an unsized
+    // per-socket buffer of 64 KiB or more would cost (tungstenite's
+    // defaults alone are over 100 KiB per socket).
+    const BUDGET_KIB: f64 = 48.0;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let server = Binary::start(&dir.path().join("idle.db"), port).await;
@@ -616,7 +646,7 @@ async fn ten_thousand_idle_websockets_stay_within_the_memory_budget() {
     );
     assert!(
         per_socket <= BUDGET_KIB,
-        "{per_socket:.2} KiB per idle websocket"
+        "{per_socket:.2} KiB per idle websocket, over the {BUDGET_KIB} KiB guard: a leak or a per-socket buffer?"
     );
     drop(sockets);
     drop(warm);

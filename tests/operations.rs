@@ -182,7 +182,22 @@ async fn a_backup_taken_while_clients_post_is_consistent_and_restores() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Back up while posting is under way: after at least 400 ms and more
+    // than ten acknowledgements, however long a loaded machine takes to get
+    // there (the deadline only stops a server that never answers).
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    loop {
+        let acked = acknowledged.lock().unwrap().len();
+        if acked > 10 && started.elapsed() >= Duration::from_millis(400) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {acked} posts acknowledged in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let before: Vec<(String, i64)> = acknowledged.lock().unwrap().clone();
     assert!(before.len() > 10, "the posters got going");
     let backups = dir.path().join("backups");
@@ -322,6 +337,24 @@ fn access_lines(server: &Server, path: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The newest access log line for `path`, once the server has written it
+/// and the pipe has carried it over (milliseconds normally; the deadline
+/// leaves a loaded machine plenty of room).
+async fn last_access_line(server: &Server, path: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(line) = access_lines(server, path).pop() {
+            return line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no access log line for {path}: {:?}",
+            server.log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_access_log_believes_forwarded_addresses_only_from_trusted_proxies() {
     let dir = tempfile::tempdir().unwrap();
@@ -333,10 +366,7 @@ async fn the_access_log_believes_forwarded_addresses_only_from_trusted_proxies()
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let line = access_lines(&trusting, "/api/bots")
-        .pop()
-        .expect("an access log line");
+    let line = last_access_line(&trusting, "/api/bots").await;
     assert_eq!(line["fields"]["client"], "203.0.113.7", "{line}");
     assert_eq!(line["fields"]["scheme"], "https");
     assert_eq!(line["fields"]["method"], "GET");
@@ -353,10 +383,7 @@ async fn the_access_log_believes_forwarded_addresses_only_from_trusted_proxies()
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let line = access_lines(&wary, "/api/bots")
-        .pop()
-        .expect("an access log line");
+    let line = last_access_line(&wary, "/api/bots").await;
     assert_eq!(line["fields"]["client"], "127.0.0.1", "{line}");
 }
 
@@ -389,11 +416,24 @@ async fn sigterm_lets_an_activation_finish_closes_websockets_and_exits_cleanly()
         let (http, base) = (http.clone(), server.base.clone());
         tokio::spawn(async move { post_message(&http, &base, "t", "slow, please").await })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Signal once the bot call is under way (the bot then takes 1.5 s more),
+    // however long a loaded machine takes to get there.
+    use futures_util::StreamExt;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) => {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["kind"] == "bot_call_started" {
+                    break;
+                }
+            }
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected the bot call to start, got {other:?}"),
+        }
+    }
     server.signal("TERM");
 
     // The stream is closed with 1001 "going away".
-    use futures_util::StreamExt;
     let close = loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
             Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame)))) => break frame,
@@ -596,10 +636,7 @@ async fn the_committed_caddyfile_proxies_the_api_websockets_and_client() {
         assert_eq!(response.status(), 200);
         assert!(response.text().await.unwrap().contains("<html"));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let line = access_lines(&server, "/api/actions/message")
-        .pop()
-        .expect("an access log line");
+    let line = last_access_line(&server, "/api/actions/message").await;
     assert_eq!(
         line["fields"]["client"], "127.0.0.2",
         "the client's address from X-Forwarded-For: {line}"
@@ -646,4 +683,107 @@ async fn health_turns_503_while_the_database_does_not_answer_and_recovers() {
         assert!(Instant::now() < deadline, "health did not recover");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Runs the real binary with `args` and returns its stdout; panics on failure.
+fn necsus_command(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_necsus"))
+        .args(args)
+        .output()
+        .expect("the necsus binary runs");
+    assert!(
+        out.status.success(),
+        "necsus {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn after_restoring_an_older_snapshot_ids_never_repeat_and_browsers_replay() {
+    necsus::botcall::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("school.db");
+    let backups = dir.path().join("backups");
+    let mut server = Binary::start(&db, free_port()).await;
+    let http = reqwest::Client::new();
+    let say = |base: String, room: &'static str, text: &'static str| {
+        let http = http.clone();
+        async move {
+            let m: Value = http
+                .post(format!("{base}/api/actions/message"))
+                .json(&json!({"room": room, "author": "ada", "text": text}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            m["id"].as_i64().unwrap()
+        }
+    };
+    for text in ["one", "two", "three"] {
+        say(server.base.clone(), "r", text).await;
+    }
+    necsus_command(&[
+        "backup".as_ref(),
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--dir".as_ref(),
+        backups.as_os_str(),
+    ]);
+    // After the snapshot: more messages, which a browser saw.
+    say(server.base.clone(), "r", "four").await;
+    let seen = say(server.base.clone(), "r", "five").await;
+    let issued = say(server.base.clone(), "other", "elsewhere").await;
+    server.kill();
+    drop(server);
+
+    let snapshot = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".db.gz"))
+        .expect("a snapshot");
+    necsus_command(&[
+        "restore".as_ref(),
+        snapshot.as_os_str(),
+        "--db".as_ref(),
+        db.as_os_str(),
+    ]);
+    let server = Binary::start(&db, free_port()).await;
+    // The browser reconnects with the last id it saw: it is told to clear,
+    // then gets the room as the snapshot has it.
+    let ws_url = format!(
+        "ws://{}/ws/r?since={seen}",
+        server.base.trim_start_matches("http://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .unwrap();
+    let mut frames = Vec::new();
+    use futures_util::StreamExt;
+    while let Ok(Some(Ok(frame))) =
+        tokio::time::timeout(Duration::from_millis(500), ws.next()).await
+    {
+        if let Ok(text) = frame.to_text() {
+            frames.push(serde_json::from_str::<Value>(text).unwrap());
+        }
+    }
+    assert_eq!(frames[0]["kind"], "clear_messages", "{frames:?}");
+    let replayed: Vec<&str> = frames
+        .iter()
+        .filter(|f| f["kind"] == "message")
+        .map(|f| f["data"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(replayed, ["one", "two", "three"]);
+    // New messages get ids above every id the replaced database issued.
+    let fresh = say(server.base.clone(), "r", "after restore").await;
+    assert!(fresh > issued, "{fresh} must be above {issued}");
+    let live = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let live: Value = serde_json::from_str(live.to_text().unwrap()).unwrap();
+    assert_eq!(live["data"]["id"], fresh);
 }

@@ -262,20 +262,29 @@ async fn a_clear_during_replay_leaves_the_subscriber_with_exactly_the_later_mess
     for i in 0..40 {
         app.say("churn", &format!("old {i}")).await;
     }
+    const NEW: usize = 5;
     // Connect, and clear and post while the replay is paging.
     let ws_task = {
         let url = app.ws_url("churn", None);
+        let last_text = format!("new {}", NEW - 1);
         tokio::spawn(async move {
             let (mut stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
             let mut shown: Vec<Value> = Vec::new();
+            let mut seen_last = false;
             use futures_util::StreamExt;
-            while let Ok(Some(Ok(msg))) =
-                tokio::time::timeout(Duration::from_secs(2), stream.next()).await
+            // Until the last post arrives, wait as long as a loaded machine
+            // may need between frames; after it, two quiet seconds show
+            // that nothing else follows.
+            let wait = |seen_last: bool| Duration::from_secs(if seen_last { 2 } else { 30 });
+            while let Ok(Some(Ok(msg))) = tokio::time::timeout(wait(seen_last), stream.next()).await
             {
                 let frame: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
                 match frame["kind"].as_str().unwrap() {
                     "clear_messages" => shown.clear(),
-                    "message" => shown.push(frame["data"].clone()),
+                    "message" => {
+                        seen_last |= frame["data"]["text"] == last_text.as_str();
+                        shown.push(frame["data"].clone());
+                    }
                     _ => {}
                 }
             }
@@ -285,7 +294,7 @@ async fn a_clear_during_replay_leaves_the_subscriber_with_exactly_the_later_mess
     app.post("/api/actions/clear-room-messages", json!({"room": "churn"}))
         .await;
     let mut after = Vec::new();
-    for i in 0..5 {
+    for i in 0..NEW {
         after.push(app.say("churn", &format!("new {i}")).await);
     }
     let shown = ws_task.await.unwrap();

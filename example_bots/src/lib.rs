@@ -28,6 +28,7 @@ pub fn router() -> Router {
         .route("/meme", post(meme))
         .route("/state", post(state))
         .route("/sleep", post(sleep))
+        .route("/slowcount", post(slowcount))
         .route("/form", post(form))
         .route("/form/handler", post(form_handler))
         .route("/numberwang", post(numberwang))
@@ -70,7 +71,7 @@ async fn index() -> Html<&'static str> {
     Html(
         "<h1>NeCSuS example bots</h1><p>The server is running. POST to /hello, /echo, /debug, \
          /image, /media, /meme, /state, /sleep, /form, /numberwang, /ping, /pong, /button, \
-         /script or /error.</p>",
+         /script, /slowcount or /error.</p>",
     )
 }
 
@@ -145,6 +146,19 @@ async fn state(body: Bytes) -> Json<Value> {
             "state": { "count": count },
         }),
     })
+}
+
+/// A slow conversation: takes a second to answer, counts the messages of
+/// the conversation in its state (a plain number) and never ends it. Shows
+/// turn-taking: a message sent while it is still answering waits its turn.
+async fn slowcount(body: Bytes) -> Json<Value> {
+    let p = payload(&body);
+    let count = p.get("state").and_then(Value::as_i64).unwrap_or(0) + 1;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Json(json!({
+        "text": format!("count {count} (you said {})", escape(field(&p, "text"))),
+        "state": count,
+    }))
 }
 
 async fn sleep(body: Bytes) -> Json<Value> {

@@ -149,6 +149,7 @@ async fn send_events(
 ) -> Option<CloseFrame> {
     let Replay {
         clear_point,
+        reset,
         bots,
         calls_in_flight,
         mut history,
@@ -156,7 +157,12 @@ async fn send_events(
     let mut last_id = since;
     let mut last_clear_seen = clear_point.unwrap_or(i64::MIN);
     let mut frames = Vec::with_capacity(bots.len() + 1);
-    if let Some(clear) = clear_point.filter(|c| *c >= since) {
+    if reset {
+        // The browser shows messages this database never had (a restore):
+        // it empties its list and gets the room from the start.
+        frames.push(clear_frame());
+        last_id = clear_point.unwrap_or(-1);
+    } else if let Some(clear) = clear_point.filter(|c| *c >= since) {
         frames.push(clear_frame());
         last_id = last_id.max(clear);
     }

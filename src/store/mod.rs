@@ -108,6 +108,11 @@ pub trait Store: Send + Sync + 'static {
     async fn bot_call(&self, id: i64) -> Result<Option<BotCall>, StoreError>;
     /// The largest bot call id ever recorded (0 when none).
     async fn max_bot_call_id(&self) -> Result<i64, StoreError>;
+    /// The id of the room's newest message.
+    async fn newest_message_id(&self, room: &str) -> Result<Option<i64>, StoreError>;
+    /// Whether `id` was issued by a database that a restore replaced, and
+    /// never existed in this one.
+    async fn id_in_restore_gap(&self, id: i64) -> Result<bool, StoreError>;
     /// The id of the last message removed by the room's latest clear.
     async fn clear_point(&self, room: &str) -> Result<Option<i64>, StoreError>;
     /// Answers when the database does.

@@ -705,6 +705,31 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(skip(self))]
+    async fn newest_message_id(&self, room: &str) -> Result<Option<i64>, StoreError> {
+        let row = bound!(
+            Query::select()
+                .expr(Expr::col(Messages::Id).max())
+                .from(Messages::Table)
+                .and_where(Expr::col(Messages::Room).eq(room))
+        )
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn id_in_restore_gap(&self, id: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM id_gaps WHERE after_id < ? AND ? <= up_to_id)",
+        )
+        .bind(id)
+        .bind(id)
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(row.try_get::<bool, _>(0)?)
+    }
+
+    #[tracing::instrument(skip(self))]
     async fn clear_point(&self, room: &str) -> Result<Option<i64>, StoreError> {
         Ok(bound!(
             Query::select()
