@@ -11,10 +11,11 @@ use tokio_util::sync::CancellationToken;
 use crate::botcall::BotCaller;
 use crate::broker::Broker;
 use crate::calllog::CallLog;
-use crate::chat::Chat;
+use crate::chat::{Chat, ChatSettings};
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::matcher::BotCache;
+use crate::ratelimit::RoomRateLimit;
 use crate::recorder::Recorder;
 use crate::store::{SqliteStore, Store, StoreError};
 use crate::turns::Turns;
@@ -56,15 +57,18 @@ pub async fn serve(
             config.bot_max_reply_bytes,
             config.refuse_private_bot_urls,
         ),
-        config.limits.clone(),
         CallLog::new(
             store.max_bot_call_id().await?,
             config.bot_calls_per_room,
             recorder,
         ),
-        // A turn waits for one bot call before it (bounded by the bot
-        // timeout), plus a moment to store its reply.
-        config.bot_timeout + std::time::Duration::from_secs(5),
+        ChatSettings {
+            limits: config.limits.clone(),
+            // A turn waits for one bot call before it (bounded by the bot
+            // timeout), plus a moment to store its reply.
+            turn_wait: config.bot_timeout + std::time::Duration::from_secs(5),
+            rate_limit: RoomRateLimit::new(config.room_rate_limit, config.room_rate_burst),
+        },
     ));
     let grace = config.shutdown_grace;
     let state = AppState {

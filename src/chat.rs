@@ -19,6 +19,7 @@ use crate::model::{
     Activation, Bot, BotCall, BotInput, CallStart, Conversation, Event, Kind, Message, NewMessage,
     RawJson, State,
 };
+use crate::ratelimit::{RoomRateLimit, Verdict};
 use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
 use crate::writer::{Inserted, Writer};
 use crate::{telemetry, texts};
@@ -117,6 +118,16 @@ pub struct Chat {
     calls: CallLog,
     /// How long a message waits for its turn in a conversation.
     turn_wait: std::time::Duration,
+    rate_limit: Option<RoomRateLimit>,
+}
+
+/// How a `Chat` treats what it is asked to do.
+pub struct ChatSettings {
+    pub limits: Limits,
+    /// How long a message waits for its turn in a conversation.
+    pub turn_wait: std::time::Duration,
+    /// `None`: rooms accept posts as fast as they come.
+    pub rate_limit: Option<RoomRateLimit>,
 }
 
 fn check_len(field: &str, value: &str, limit: usize) -> Result<(), AppError> {
@@ -140,9 +151,8 @@ impl Chat {
         broker: Arc<Broker>,
         bots: Arc<BotCache>,
         caller: BotCaller,
-        limits: Limits,
         calls: CallLog,
-        turn_wait: std::time::Duration,
+        settings: ChatSettings,
     ) -> Self {
         Chat {
             store,
@@ -150,9 +160,34 @@ impl Chat {
             broker,
             bots,
             caller,
-            limits,
+            limits: settings.limits,
             calls,
-            turn_wait,
+            turn_wait: settings.turn_wait,
+            rate_limit: settings.rate_limit,
+        }
+    }
+
+    /// Takes a post from the room's rate limit; refused posts get 429, and
+    /// the first refusal of an episode is told in the room.
+    async fn admit(&self, room: &str) -> Result<(), AppError> {
+        let Some(limit) = &self.rate_limit else {
+            return Ok(());
+        };
+        match limit.check(room) {
+            Verdict::Allowed => Ok(()),
+            Verdict::Limited { retry_after, first } => {
+                if first {
+                    tracing::warn!(room, "room rate-limited");
+                    metrics::counter!(telemetry::ROOMS_RATE_LIMITED).increment(1);
+                    let text = texts::room_rate_limited(limit.rate(), limit.burst());
+                    self.post_system(room, text).await?;
+                }
+                let retry_after_secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                Err(AppError::TooManyRequests {
+                    message: texts::rate_limited(retry_after_secs),
+                    retry_after_secs,
+                })
+            }
         }
     }
 
@@ -191,6 +226,7 @@ impl Chat {
         ] {
             check_opt_len(field, value, l.max_url_chars)?;
         }
+        self.admit(&input.room).await?;
         let Inserted {
             message: stored,
             turn,
@@ -289,6 +325,7 @@ impl Chat {
         self.check_room(&input.room)?;
         check_len("author", &input.author, self.limits.max_author_chars)?;
         check_opt_len("action_url", &input.action_url, self.limits.max_url_chars)?;
+        self.admit(&input.room).await?;
         let room = &input.room;
         let room_bots = self.room_bots(room).await?;
         let Some(origin) = room_bots.iter().find(|b| b.bot.id == input.bot_id) else {

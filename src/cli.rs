@@ -98,6 +98,13 @@ struct ServeArgs {
     /// metadata addresses (checked after DNS, on every request and redirect).
     #[arg(long, env = "NECSUS_REFUSE_PRIVATE_BOT_URLS")]
     refuse_private_bot_urls: bool,
+    /// Posts per second one room accepts in the long run; faster posting
+    /// (a bot triggering itself, a script in a loop) gets 429 (0: no limit).
+    #[arg(long, env = "NECSUS_ROOM_RATE_LIMIT", default_value_t = 20.0)]
+    room_rate_limit: f64,
+    /// Posts one room accepts at once before the rate limit applies.
+    #[arg(long, env = "NECSUS_ROOM_RATE_BURST", default_value_t = 120)]
+    room_rate_burst: u32,
     /// Bot calls kept per room for the bot-call log (0: record none).
     #[arg(long, env = "NECSUS_BOT_CALLS_PER_ROOM", default_value_t = 200)]
     bot_calls_per_room: usize,
@@ -135,6 +142,14 @@ impl ServeArgs {
             bot_max_reply_bytes: self.bot_max_reply_bytes,
             shutdown_grace: seconds(self.shutdown_grace, "shutdown-grace")?,
             bot_calls_per_room: self.bot_calls_per_room,
+            room_rate_limit: if self.room_rate_limit.is_finite() && self.room_rate_limit >= 0.0 {
+                self.room_rate_limit
+            } else {
+                return Err(
+                    "--room-rate-limit must be a non-negative number of posts per second".into(),
+                );
+            },
+            room_rate_burst: self.room_rate_burst,
             trusted_proxies: self
                 .trusted_proxies
                 .iter()

@@ -61,6 +61,10 @@ pub struct Config {
     /// other internal addresses. Off by default: students often run their
     /// bots on the same machine.
     pub refuse_private_bot_urls: bool,
+    /// Posts per second a room accepts in the long run (0: no limit), and
+    /// how many it accepts at once.
+    pub room_rate_limit: f64,
+    pub room_rate_burst: u32,
 }
 
 /// Loopback: a reverse proxy on the same machine.
@@ -88,6 +92,8 @@ impl Default for Config {
             bot_calls_per_room: 200,
             trusted_proxies: loopback_nets(),
             refuse_private_bot_urls: false,
+            room_rate_limit: 20.0,
+            room_rate_burst: 120,
         }
     }
 }

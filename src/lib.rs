@@ -19,6 +19,7 @@ pub mod matcher;
 pub mod model;
 pub mod netguard;
 pub mod pyre;
+pub mod ratelimit;
 pub mod recorder;
 pub mod store;
 pub mod telemetry;

@@ -15,6 +15,8 @@ pub const WS_SUBSCRIBERS: &str = "necsus_websocket_subscribers";
 pub const WS_LAGGED: &str = "necsus_websocket_lagged_total";
 pub const DB_WRITE_SECONDS: &str = "necsus_db_write_duration_seconds";
 pub const DB_WRITE_BATCH: &str = "necsus_db_write_batch_size";
+pub const ROOM_RATE_LIMIT: &str = "necsus_room_rate_limit_posts_per_second";
+pub const ROOMS_RATE_LIMITED: &str = "necsus_room_rate_limit_episodes_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -53,6 +55,15 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             );
             metrics::describe_histogram!(DB_WRITE_SECONDS, "Time to commit one batch of writes");
             metrics::describe_histogram!(DB_WRITE_BATCH, "Changes committed per transaction");
+            metrics::describe_gauge!(
+                ROOM_RATE_LIMIT,
+                "Posts per second one room accepts in the long run (0: no limit)"
+            );
+            metrics::describe_counter!(
+                ROOMS_RATE_LIMITED,
+                "Times a room started refusing posts for coming too fast"
+            );
+            metrics::counter!(ROOMS_RATE_LIMITED).increment(0);
             // Shown as 0 from the start rather than appearing on the first lag.
             metrics::counter!(WS_LAGGED).increment(0);
             Some(handle)
@@ -65,7 +76,8 @@ pub fn observe_seconds(name: &'static str, d: Duration) {
 }
 
 /// The metrics page; gauges read at render time are passed in.
-pub fn render(subscribers: usize) -> String {
+pub fn render(subscribers: usize, room_rate_limit: f64) -> String {
     metrics::gauge!(WS_SUBSCRIBERS).set(subscribers as f64);
+    metrics::gauge!(ROOM_RATE_LIMIT).set(room_rate_limit);
     handle().map(|h| h.render()).unwrap_or_default()
 }

@@ -201,6 +201,33 @@ pub fn body_too_large(limit: usize) -> String {
     format!("The request body is larger than the limit of {limit} bytes")
 }
 
+/// The system message posted once when a room starts being rate-limited.
+pub fn room_rate_limited(rate: f64, burst: u32) -> String {
+    format!(
+        "This room is receiving messages faster than people type (more than {burst} at once, \
+         or {} a second), so NeCSuS is refusing new ones for a moment. If a bot posts into its \
+         own room, make sure its messages do not trigger it again; if a script posts in a \
+         loop, slow it down. Posting works again as soon as the room calms down.",
+        format_rate(rate)
+    )
+}
+
+/// The API error for a post refused by the room's rate limit.
+pub fn rate_limited(retry_after_secs: u64) -> String {
+    format!(
+        "This room is receiving messages too fast (a bot triggering itself, or a script in a \
+         loop?); try again in {retry_after_secs} s"
+    )
+}
+
+fn format_rate(rate: f64) -> String {
+    if rate.fract() == 0.0 {
+        format!("{rate:.0}")
+    } else {
+        format!("{rate:.1}")
+    }
+}
+
 pub fn unknown_bot(id: i64) -> String {
     format!("There is no bot with id {id}")
 }

@@ -5,6 +5,10 @@ use serde_json::{Value, json};
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Why a benchmark cannot run against a server that limits rooms.
+pub const RATE_LIMITED: &str = "the server refused a post for its per-room rate limit: \
+    start it with --room-rate-limit 0 to benchmark it";
+
 #[derive(Clone)]
 pub struct Server {
     pub base: String,
@@ -26,6 +30,25 @@ impl Server {
         }
     }
 
+    /// The server's per-room rate limit in posts per second (0: off), as
+    /// its metrics report it.
+    pub async fn room_rate_limit(&self) -> Result<f64, String> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(text
+            .lines()
+            .find_map(|l| l.strip_prefix("necsus_room_rate_limit_posts_per_second "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0))
+    }
+
     /// Posts a user message; returns its id.
     pub async fn post(&self, room: &str, text: &str) -> Result<i64, String> {
         let response = self
@@ -35,6 +58,9 @@ impl Server {
             .send()
             .await
             .map_err(|e| e.to_string())?;
+        if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(RATE_LIMITED.to_owned());
+        }
         if !response.status().is_success() {
             return Err(format!("status {}", response.status()));
         }

@@ -102,6 +102,18 @@ pub async fn run(
         ));
     }
     let d = plan.duration;
+    // Benchmarks post far faster than people type: the per-room rate limit
+    // must be off, or it would be what is measured.
+    for s in std::iter::once(server).chain(compare) {
+        if s.room_rate_limit().await? > 0.0 {
+            return Err(format!(
+                "{} limits posts per room; {}",
+                s.base,
+                crate::client::RATE_LIMITED
+            ));
+        }
+    }
+    out.note("room rate limit: off on every server benchmarked (--room-rate-limit 0)");
 
     // First, on a fresh server: memory freed by later scenarios would be
     // reused by the sockets and hide their cost.

@@ -73,7 +73,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics_page(State(state): State<AppState>) -> Response {
-    let text = crate::telemetry::render(state.chat.broker().subscriber_count());
+    let text = crate::telemetry::render(
+        state.chat.broker().subscriber_count(),
+        state.config.room_rate_limit,
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
