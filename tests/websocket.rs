@@ -303,3 +303,29 @@ async fn a_clear_during_replay_leaves_the_subscriber_with_exactly_the_later_mess
         "the browser ends up showing exactly the post-clear messages"
     );
 }
+
+#[tokio::test]
+async fn rooms_of_multi_mebibyte_messages_page_through_history_and_replay_whole() {
+    let app = spawn_app_with(|c| {
+        c.limits.max_text_chars = 3_000_000;
+        c.limits.max_body_bytes = 4 << 20;
+    })
+    .await;
+    let big: Vec<String> = (0..5)
+        .map(|i| format!("{i}{}", "x".repeat(2_000_000)))
+        .collect();
+    for text in &big {
+        app.say("charts", text).await;
+    }
+    let listed = app.messages("charts").await;
+    assert_eq!(texts(&listed), big);
+    let mut ws = app.subscribe("charts", None).await;
+    let mut replayed = Vec::new();
+    while replayed.len() < big.len() {
+        let frame = ws.next().await;
+        if frame["kind"] == "message" {
+            replayed.push(frame["data"]["text"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(replayed, big);
+}

@@ -416,6 +416,11 @@ async fn insert_messages(
     Ok(stored)
 }
 
+/// Characters of message JSON one history page holds at most (a page
+/// always holds at least one message): bounds what one page read keeps in
+/// memory when messages are large (bot replies up to the reply cap).
+const PAGE_MAX_CHARS: i64 = 4 << 20;
+
 /// Most rows in one INSERT (14 bound values each, well under SQLite's cap).
 const MAX_ROWS_PER_INSERT: usize = 256;
 
@@ -627,6 +632,24 @@ impl Store for SqliteStore {
         limit: usize,
         separator: &str,
     ) -> Result<Option<JsonPage>, StoreError> {
+        // The page's rows up to PAGE_MAX_CHARS of JSON (at least one row):
+        // a page of bots' multi-MiB replies stays a bounded read.
+        let counted = Query::select()
+            .columns([Messages::Id, Messages::Json])
+            .expr_as(
+                Expr::cust(r#"sum(length("json")) OVER (ORDER BY "id")"#),
+                "upto",
+            )
+            .from_subquery(page_rows(room, after, limit), "page")
+            .to_owned();
+        let bounded = Query::select()
+            .columns([Messages::Id, Messages::Json])
+            .from_subquery(counted, "counted")
+            .and_where(Expr::cust_with_values(
+                r#""upto" - length("json") < ?"#,
+                [PAGE_MAX_CHARS],
+            ))
+            .to_owned();
         let row = bound!(
             Query::select()
                 .expr(Expr::col(Messages::Id).max())
@@ -635,7 +658,7 @@ impl Store for SqliteStore {
                     r#"group_concat("json", ? ORDER BY "id")"#,
                     [separator],
                 ))
-                .from_subquery(page_rows(room, after, limit), "page")
+                .from_subquery(bounded, "bounded")
         )
         .fetch_one(&self.readers)
         .await?;
