@@ -90,3 +90,55 @@ test('a form whose action no bot in the room has still reaches that URL', async 
   await page.getByRole('button', { name: 'Bots' }).click()
   await expect(page.locator('#bots-panel .bot')).toHaveCount(2)
 })
+
+test('a message posted while a stateful bot is still answering waits its turn: "1 more message waiting", then both replies in order', async ({ page, room, api, botsUrl }) => {
+  // SlowCount sleeps 1 s, then replies "count n (you said …)" with state n
+  // (its received state + 1), so the room stays in the conversation.
+  await api.addBot(room, 'SlowCount', `${botsUrl}/slowcount`)
+  await openRoom(page, room)
+  const replies = page.locator('.message.kind-bot .text')
+  await api.say(room, 'Ann', 'SlowCount start')
+  await expect(replies).toHaveText(['count 1 (you said SlowCount start)'])
+  await expect(page.locator('.conversation .leave')).toHaveText('Leave conversation with SlowCount')
+
+  // Record what "… is thinking" says next to the replies shown, at every
+  // change: the wait lasts under a second, too short to poll for safely.
+  await page.evaluate(() => {
+    const region = document.querySelector('.thinking[role="status"]')
+    window.thinkingSeen = []
+    new MutationObserver(() => {
+      window.thinkingSeen.push({
+        lines: [...region.querySelectorAll('.thinking-line')].map((p) => p.textContent),
+        replies: document.querySelectorAll('.message.kind-bot').length,
+      })
+    }).observe(document.body, { subtree: true, childList: true, characterData: true })
+  })
+
+  const first = api.say(room, 'Ann', 'first')
+  await page.waitForTimeout(200)
+  const second = api.say(room, 'Ann', 'second')
+  await Promise.all([first, second])
+
+  // Both replies, in order, the second counting on from the first's state.
+  await expect(replies).toHaveText([
+    'count 1 (you said SlowCount start)',
+    'count 2 (you said first)',
+    'count 3 (you said second)',
+  ])
+  const last = page.locator('.message.kind-bot').last()
+  await last.getByRole('button', { name: 'show state' }).click()
+  await expect(last.locator('.state-json')).toHaveText('3')
+  await expect(page.locator('.conversation .leave')).toHaveText('Leave conversation with SlowCount')
+  // The wait is over: nothing left thinking or waiting.
+  await expect(page.locator('.thinking-line')).toHaveCount(0)
+
+  const seen = await page.evaluate(() => window.thinkingSeen)
+  const waiting = /^SlowCount is thinking… 1 more message waiting for it( · \d+ s)?$/
+  // While the first answer was pending, the bar said one more was waiting…
+  expect(
+    seen.some((s) => s.replies === 1 && s.lines.length === 1 && waiting.test(s.lines[0])),
+    JSON.stringify(seen, null, 1),
+  ).toBe(true)
+  // …and never more than one (only two messages were sent).
+  expect(seen.filter((s) => s.lines.some((l) => /\d+ (more )?messages waiting/.test(l)))).toEqual([])
+})

@@ -80,9 +80,15 @@ test('the list follows new messages, unless the reader scrolled up', async ({ pa
   await expect(page.locator('.message').last()).toContainText('line 41')
   await expect.poll(gap).toBeLessThan(5)
 
-  // Scrolled up to read: new messages do not move the view.
-  await list.evaluate((el) => el.scrollTo(0, 0))
-  await page.waitForTimeout(100)
+  // Scrolled up to read: new messages do not move the view. Wait for the
+  // scroll event (the page's own handler runs first), not a fixed pause.
+  await list.evaluate(
+    (el) =>
+      new Promise((resolve) => {
+        el.addEventListener('scroll', () => resolve(), { once: true })
+        el.scrollTo(0, 0)
+      }),
+  )
   await api.say(room, 'Bob', 'line 42')
   await expect(page.locator('.message').last()).toContainText('line 42')
   expect(await list.evaluate((el) => el.scrollTop)).toBe(0)

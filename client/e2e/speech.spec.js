@@ -33,8 +33,9 @@ test('incoming messages are read aloud as text when speech is on', async ({ page
   await api.say(room, 'Bob', 'not read: speech is off')
   await expect(page.locator('.message')).toHaveCount(2)
   // The client treats frames until a 300 ms pause after connecting as the
-  // replayed history; let that window pass.
-  await page.waitForTimeout(700)
+  // replayed history; let that window pass, with room for a loaded machine
+  // (nothing on the page shows when it has).
+  await page.waitForTimeout(3_000)
   await page.getByRole('button', { name: 'Settings' }).click()
   await page.getByLabel('Read incoming messages aloud').check()
   await api.say(room, 'Bob', 'Look at <b>this</b><script>ignored()</script>!')

@@ -10,8 +10,14 @@ import {
   beginInflightResync,
   finishInflightResync,
   endsAnnouncement,
+  applyTurnQueueFrame,
+  resetTurnQueues,
+  isLiveOnlyFrame,
   thinkingLines,
   thinkingText,
+  thinkingWho,
+  waitingText,
+  lineElapsedText,
   elapsedSeconds,
   elapsedText,
   formatLatency,
@@ -176,6 +182,192 @@ describe('thinking lines', () => {
     expect(thinkingText(line, 13_700)).toBe('SleepBot is thinking… 3 s')
     expect(thinkingText({ ...line, activation: 'test' }, 10_000)).toBe('SleepBot (test) is thinking…')
     expect(thinkingText({ ...line, activation: 'replay' }, 15_000)).toBe('SleepBot (replay) is thinking… 5 s')
+  })
+})
+
+const queue = (waiting, extra = {}) => ({
+  kind: 'bot_turn_queue',
+  data: { room: 'r', bot_id: 7, bot_name: 'quizbot', waiting, ...extra },
+})
+const quizCall = (id, extra = {}) => ({
+  kind: 'bot_call_started',
+  data: started(id, { bot_id: 7, bot_name: 'quizbot', activation: 'conversation', ...extra }),
+})
+
+describe('messages waiting for a bot (bot_turn_queue)', () => {
+  it('keeps the count per bot, from the first frame saying some wait', () => {
+    const s = createCallStore()
+    expect(applyCallFrame(s, queue(1), 1000)).toBe(true)
+    expect(s.queues).toEqual({ 'bot:7': { key: 'bot:7', botId: 7, botName: 'quizbot', waiting: 1, since: 1000 } })
+    expect(applyTurnQueueFrame(s, queue(2), 1500)).toBe(true)
+    expect(s.queues['bot:7']).toMatchObject({ waiting: 2, since: 1000 })
+    expect(applyCallFrame(s, queue(1, { bot_id: 8, bot_name: 'other' }), 1600)).toBe(true)
+    expect(Object.keys(s.queues)).toEqual(['bot:7', 'bot:8'])
+    // Nothing else changes: no call appears, none is thought in flight.
+    expect(s.calls).toEqual([])
+    expect(s.inflight).toEqual({})
+  })
+  it('forgets a bot once nothing waits for it', () => {
+    const s = createCallStore()
+    applyCallFrame(s, queue(2), 1000)
+    applyCallFrame(s, queue(1), 2000)
+    expect(applyCallFrame(s, queue(0), 3000)).toBe(true)
+    expect(s.queues).toEqual({})
+    // Waiting 0 for a bot never heard of is fine too.
+    expect(applyCallFrame(s, queue(0, { bot_id: 99 }), 3000)).toBe(true)
+    expect(s.queues).toEqual({})
+    // A new wait counts from its own first frame.
+    applyCallFrame(s, queue(1), 4000)
+    expect(s.queues['bot:7'].since).toBe(4000)
+  })
+  it('keys a bot without an id by its name', () => {
+    const s = createCallStore()
+    applyCallFrame(s, queue(1, { bot_id: null, bot_name: 'Ghost' }), 1000)
+    applyCallFrame(s, queue(3, { bot_id: undefined, bot_name: 'Ghost' }), 1100)
+    expect(s.queues).toEqual({ 'name:Ghost': { key: 'name:Ghost', botId: null, botName: 'Ghost', waiting: 3, since: 1000 } })
+    applyCallFrame(s, queue(0, { bot_id: null, bot_name: 'Ghost' }), 1200)
+    expect(s.queues).toEqual({})
+  })
+  it('names a bot with an id but no name', () => {
+    const s = createCallStore()
+    applyCallFrame(s, queue(1, { bot_name: '' }), 0)
+    expect(s.queues['bot:7'].botName).toBe('Bot 7')
+    applyCallFrame(s, queue(2, { bot_name: undefined }), 0)
+    expect(s.queues['bot:7'].botName).toBe('Bot 7')
+  })
+  it('ignores malformed frames', () => {
+    const s = createCallStore()
+    for (const bad of [
+      queue(-1),
+      queue(1.5),
+      queue('2'),
+      queue(null),
+      queue(1, { bot_id: null, bot_name: '' }),
+      queue(1, { bot_id: 'x', bot_name: null }),
+      { kind: 'bot_turn_queue' },
+      { kind: 'bot_turn_queue', data: null },
+      { kind: 'bot_turn_queue', data: 'waiting' },
+    ]) {
+      expect(applyCallFrame(s, bad, 0)).toBe(false)
+    }
+    expect(applyTurnQueueFrame(s, { kind: 'message', data: { waiting: 1, bot_id: 7 } }, 0)).toBe(false)
+    expect(s).toEqual(createCallStore())
+  })
+  it('starts from nothing waiting on every (re)connect', () => {
+    const s = createCallStore()
+    applyCallFrame(s, quizCall(1), 1000)
+    applyCallFrame(s, queue(2), 1000)
+    applyCallFrame(s, queue(1, { bot_id: null, bot_name: 'Ghost' }), 1000)
+    const queues = s.queues
+    resetTurnQueues(s)
+    expect(s.queues).toEqual({})
+    expect(s.queues).toBe(queues) // the same (reactive) object
+    // Calls in flight are the announcement's business, not this reset's.
+    expect(Object.keys(s.inflight)).toEqual(['1'])
+    expect(thinkingLines(s.inflight, s.queues).map((l) => thinkingWho(l))).toEqual(['quizbot is thinking…'])
+    resetTurnQueues(s)
+    expect(s.queues).toEqual({})
+  })
+  it('is live only: neither part of the replay burst nor the end of the announcement', () => {
+    expect(isLiveOnlyFrame(queue(1))).toBe(true)
+    expect(isLiveOnlyFrame(queue(0))).toBe(true)
+    for (const kind of ['message', 'put_bot', 'bot_call_started', 'bot_call_finished', 'clear_messages', 'something_new']) {
+      expect(isLiveOnlyFrame({ kind })).toBe(false)
+    }
+    expect(isLiveOnlyFrame(null)).toBe(false)
+    expect(endsAnnouncement(queue(2))).toBe(false)
+  })
+  it('leaves a reconnect’s resync of calls in flight alone', () => {
+    const s = createCallStore()
+    applyCallFrame(s, quizCall(1), 0)
+    applyCallFrame(s, quizCall(2, { bot_id: 8, bot_name: 'other' }), 0)
+    beginInflightResync(s)
+    // A frame racing the announcement ends nothing…
+    if (endsAnnouncement(queue(1))) finishInflightResync(s)
+    applyCallFrame(s, queue(1), 10, true)
+    expect(s.staleInflight).toEqual(new Set([1, 2]))
+    // …and the re-announced call is kept with the count.
+    applyCallFrame(s, quizCall(1), 20, true)
+    expect(finishInflightResync(s)).toBe(1)
+    expect(thinkingLines(s.inflight, s.queues).map((l) => [l.id, l.waiting])).toEqual([[1, 1]])
+  })
+})
+
+describe('thinking lines with messages waiting', () => {
+  it('adds the count to the bot’s line, singular or plural', () => {
+    const s = createCallStore()
+    applyCallFrame(s, quizCall(1), 1000)
+    expect(thinkingLines(s.inflight, s.queues).map(thinkingWho)).toEqual(['quizbot is thinking…'])
+    applyCallFrame(s, queue(1), 1200)
+    let lines = thinkingLines(s.inflight, s.queues)
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatchObject({ key: 'bot:7', id: 1, since: 1000, waiting: 1 })
+    expect(thinkingWho(lines[0])).toBe('quizbot is thinking… 1 more message waiting for it')
+    applyCallFrame(s, queue(2), 1400)
+    lines = thinkingLines(s.inflight, s.queues)
+    expect(thinkingWho(lines[0])).toBe('quizbot is thinking… 2 more messages waiting for it')
+    applyCallFrame(s, queue(0), 1600)
+    expect(thinkingLines(s.inflight, s.queues).map(thinkingWho)).toEqual(['quizbot is thinking…'])
+  })
+  it('keeps the seconds the call’s, after the count', () => {
+    const line = { key: 'bot:7', botId: 7, name: 'quizbot', since: 10_000, id: 1, activation: 'conversation', waiting: 3 }
+    expect(thinkingText(line, 11_000)).toBe('quizbot is thinking… 3 more messages waiting for it')
+    expect(thinkingText(line, 14_000)).toBe('quizbot is thinking… 3 more messages waiting for it · 4 s')
+    expect(thinkingText({ ...line, waiting: 0 }, 14_000)).toBe('quizbot is thinking… 4 s')
+    expect(thinkingText({ ...line, activation: 'test', waiting: 1 }, 10_000)).toBe('quizbot (test) is thinking… 1 more message waiting for it')
+  })
+  it('gives a bot with messages waiting but no call in flight a line of its own', () => {
+    const s = createCallStore()
+    applyCallFrame(s, { kind: 'bot_call_started', data: started(1, { bot_id: 8, bot_name: 'EchoBot' }) }, 1000)
+    applyCallFrame(s, queue(1), 2000)
+    let lines = thinkingLines(s.inflight, s.queues)
+    expect(lines.map((l) => [l.key, l.id, l.waiting])).toEqual([
+      ['bot:8', 1, 0],
+      ['bot:7', null, 1],
+    ])
+    expect(thinkingWho(lines[1])).toBe('quizbot — 1 message waiting')
+    // No call, so no seconds, however long it waits.
+    expect(lineElapsedText(lines[1], 60_000)).toBe('')
+    expect(thinkingText(lines[1], 60_000)).toBe('quizbot — 1 message waiting')
+    applyCallFrame(s, queue(2), 3000)
+    expect(thinkingWho(thinkingLines(s.inflight, s.queues)[1])).toBe('quizbot — 2 messages waiting')
+    // Its call starts: the same line (same key) now thinks.
+    applyCallFrame(s, quizCall(2), 4000)
+    lines = thinkingLines(s.inflight, s.queues)
+    expect(lines.map((l) => [l.key, l.id, l.waiting])).toEqual([
+      ['bot:8', 1, 0],
+      ['bot:7', 2, 2],
+    ])
+    expect(thinkingWho(lines[1])).toBe('quizbot is thinking… 2 more messages waiting for it')
+    // The call ends before the count drops: the wait shows on its own.
+    applyCallFrame(s, { kind: 'bot_call_finished', data: finished(2, { bot_id: 7, bot_name: 'quizbot' }) }, 5000)
+    expect(thinkingLines(s.inflight, s.queues).map(thinkingWho)).toEqual(['EchoBot is thinking…', 'quizbot — 2 messages waiting'])
+    applyCallFrame(s, queue(0), 5001)
+    expect(thinkingLines(s.inflight, s.queues).map(thinkingWho)).toEqual(['EchoBot is thinking…'])
+  })
+  it('matches a bot without an id to its call by name', () => {
+    const s = createCallStore()
+    applyCallFrame(s, { kind: 'bot_call_started', data: started(1, { bot_id: null, bot_name: 'Ghost', url: 'http://x/g' }) }, 1000)
+    applyCallFrame(s, queue(2, { bot_id: null, bot_name: 'Ghost' }), 1100)
+    applyCallFrame(s, queue(1, { bot_id: null, bot_name: 'Other' }), 1200)
+    expect(thinkingLines(s.inflight, s.queues).map(thinkingWho)).toEqual([
+      'Ghost is thinking… 2 more messages waiting for it',
+      'Other — 1 message waiting',
+    ])
+  })
+  it('has no count without queues, and skips empty ones', () => {
+    const s = createCallStore()
+    applyCallFrame(s, quizCall(1), 1000)
+    expect(thinkingLines(s.inflight)[0].waiting).toBe(0)
+    expect(thinkingLines(s.inflight, { 'bot:7': { key: 'bot:7', botId: 7, botName: 'quizbot', waiting: 0, since: 0 } })[0].waiting).toBe(0)
+    expect(thinkingLines({}, { 'bot:9': { key: 'bot:9', botId: 9, botName: 'x', waiting: 0, since: 0 } })).toEqual([])
+  })
+  it('says how many more messages wait', () => {
+    expect(waitingText(0)).toBe('')
+    expect(waitingText(undefined)).toBe('')
+    expect(waitingText(1)).toBe('1 more message waiting for it')
+    expect(waitingText(2)).toBe('2 more messages waiting for it')
+    expect(waitingText(11)).toBe('11 more messages waiting for it')
   })
 })
 

@@ -44,6 +44,22 @@ describe('applyFrame', () => {
     expect(applyFrame(s, { kind: 'put_bot' })).toBe(null)
     expect(s).toEqual(createRoomState())
   })
+  it('never takes a bot_turn_queue frame for a message or a bot', () => {
+    const s = createRoomState()
+    applyFrame(s, { kind: 'message', data: msg(3, { kind: 'bot', author: 'quizbot', from_bot: 7, state: 1 }) })
+    const queue = (data) => ({ kind: 'bot_turn_queue', data: { room: 'r', bot_id: 7, bot_name: 'quizbot', waiting: 2, ...data } })
+    // Even one that happens to carry a message's or a bot's fields.
+    for (const frame of [queue({}), queue({ id: 9, text: 'x' }), queue({ waiting: 0 }), queue({ bot_id: null })]) {
+      expect(applyFrame(s, frame)).toBe(null)
+    }
+    expect(s.messages.map((m) => m.id)).toEqual([3])
+    expect(s.lastId).toBe(3)
+    expect(s.bots).toEqual([])
+    expect(currentConversation(s.messages)).toEqual({ author: 'quizbot', botId: 7, state: 1 })
+    const parsed = parseFrame('{"kind":"bot_turn_queue","data":{"room":"r","bot_id":7,"bot_name":"quizbot","waiting":1}}')
+    expect(applyFrame(s, parsed)).toBe(null)
+    expect(s.lastId).toBe(3)
+  })
 })
 
 describe('parseFrame', () => {

@@ -1,7 +1,8 @@
 // The room's bot calls: the records of GET /api/bot-calls and the
 // bot_call_started / bot_call_finished websocket frames merged into one list
-// (newest first), the calls in flight (for "… is thinking"), and the words
-// and numbers shown for them. Plain data, so that Vue can make it reactive.
+// (newest first), the calls in flight and the messages waiting for a bot
+// (bot_turn_queue frames; both for "… is thinking"), and the words and
+// numbers shown for them. Plain data, so that Vue can make it reactive.
 
 /** The server keeps this many calls per room; so does the page. */
 export const MAX_CALLS = 200
@@ -14,6 +15,7 @@ export function createCallStore() {
     calls: [], // newest first (descending id)
     inflight: {}, // call id → {id, botId, botName, url, activation, since (ms, local clock)}
     staleInflight: null, // ids not yet re-announced after a reconnect
+    queues: {}, // bot key → {key, botId, botName, waiting, since (ms, local clock)}; only waiting > 0
     loaded: false, // the room's list has been fetched once
   }
 }
@@ -84,13 +86,15 @@ export function catchUpSince(list) {
 }
 
 /**
- * Applies a bot_call_started or bot_call_finished frame. `receivedMs` is
- * when it arrived (local clock); `replaying` says it came in the burst sent
- * as the socket opened, when a started frame announces a call that began
- * earlier (then the server's start time counts, but never in the future:
- * the two clocks may differ). Returns true when the frame was one of these.
+ * Applies a bot_call_started, bot_call_finished or bot_turn_queue frame.
+ * `receivedMs` is when it arrived (local clock); `replaying` says it came in
+ * the burst sent as the socket opened, when a started frame announces a call
+ * that began earlier (then the server's start time counts, but never in the
+ * future: the two clocks may differ). Returns true when the frame was one of
+ * these.
  */
 export function applyCallFrame(store, frame, receivedMs, replaying = false) {
+  if (frame?.kind === 'bot_turn_queue') return applyTurnQueueFrame(store, frame, receivedMs)
   const data = frame?.data
   if (frame?.kind === 'bot_call_started') {
     if (!isCall(data)) return false
@@ -123,6 +127,57 @@ export function applyCallFrame(store, frame, receivedMs, replaying = false) {
   return false
 }
 
+/** Which bot a bot_turn_queue frame is about, as a key of `store.queues`. */
+function queueKey(botId, botName) {
+  return botId !== null ? `bot:${botId}` : `name:${botName}`
+}
+
+/**
+ * Applies a bot_turn_queue frame: `waiting` messages wait behind the call in
+ * flight to a bot in a conversation (0: none any more). Returns false for
+ * anything else, or a frame that names no bot or no count.
+ */
+export function applyTurnQueueFrame(store, frame, receivedMs) {
+  const data = frame?.data
+  if (frame?.kind !== 'bot_turn_queue' || data === null || typeof data !== 'object') return false
+  const { waiting } = data
+  if (!Number.isInteger(waiting) || waiting < 0) return false
+  const botId = Number.isInteger(data.bot_id) ? data.bot_id : null
+  const botName = typeof data.bot_name === 'string' && data.bot_name ? data.bot_name : null
+  if (botId === null && botName === null) return false
+  const key = queueKey(botId, botName)
+  const known = store.queues[key]
+  if (waiting === 0) {
+    delete store.queues[key]
+  } else {
+    store.queues[key] = {
+      key,
+      botId,
+      botName: botName ?? known?.botName ?? `Bot ${botId}`,
+      waiting,
+      since: known ? known.since : receivedMs,
+    }
+  }
+  return true
+}
+
+/**
+ * The server does not repeat bot_turn_queue frames to a new connection:
+ * on every (re)connect, no message is known to be waiting.
+ */
+export function resetTurnQueues(store) {
+  for (const key of Object.keys(store.queues)) delete store.queues[key]
+}
+
+/**
+ * Frames the server never sends as part of what it replays on connect
+ * (bot_turn_queue): they neither continue the replay burst nor tell that
+ * the announcement of calls in flight is over.
+ */
+export function isLiveOnlyFrame(frame) {
+  return frame?.kind === 'bot_turn_queue'
+}
+
 /**
  * A reconnect re-announces the calls still in flight: until it is over,
  * every call thought to be in flight is suspect.
@@ -134,11 +189,12 @@ export function beginInflightResync(store) {
 /**
  * On connect the server sends clear_messages (maybe), a put_bot per bot,
  * then a bot_call_started per call in flight, then messages: any other frame
- * means the announcement is over.
+ * means the announcement is over (but a live-only frame says nothing either
+ * way).
  */
 export function endsAnnouncement(frame) {
   const kind = frame?.kind
-  return kind !== 'put_bot' && kind !== 'bot_call_started' && kind !== 'clear_messages'
+  return kind !== 'put_bot' && kind !== 'bot_call_started' && kind !== 'clear_messages' && !isLiveOnlyFrame(frame)
 }
 
 /** Ends the resync: calls not re-announced have finished meanwhile. */
@@ -152,18 +208,49 @@ export function finishInflightResync(store) {
 
 /**
  * The "… is thinking" lines: one per bot (a transient form target counts by
- * its URL), the oldest call of each first, in the order they started.
+ * its URL), the oldest call of each first, in the order they started, each
+ * with the number of messages `waiting` for that bot (from `queues`). A bot
+ * with messages waiting but no call in flight (the frames raced) gets a line
+ * of its own, with `id` null.
  */
-export function thinkingLines(inflight) {
+export function thinkingLines(inflight, queues = {}) {
   const byBot = new Map()
   for (const call of Object.values(inflight)) {
     const key = call.botId !== null ? `bot:${call.botId}` : `url:${call.url}`
     const seen = byBot.get(key)
     if (!seen || call.since < seen.since || (call.since === seen.since && call.id < seen.id)) {
-      byBot.set(key, { key, name: call.botName, since: call.since, id: call.id, activation: call.activation })
+      byBot.set(key, {
+        key,
+        botId: call.botId,
+        name: call.botName,
+        since: call.since,
+        id: call.id,
+        activation: call.activation,
+        waiting: 0,
+      })
     }
   }
-  return [...byBot.values()].sort((a, b) => a.since - b.since || a.id - b.id)
+  for (const queue of Object.values(queues)) {
+    if (!(queue.waiting > 0)) continue
+    const line =
+      queue.botId !== null
+        ? byBot.get(queue.key)
+        : [...byBot.values()].find((l) => l.botId === null && l.id !== null && l.name === queue.botName)
+    if (line) {
+      line.waiting = queue.waiting
+    } else {
+      byBot.set(queue.key, {
+        key: queue.key,
+        botId: queue.botId,
+        name: queue.botName,
+        since: queue.since,
+        id: null,
+        activation: '',
+        waiting: queue.waiting,
+      })
+    }
+  }
+  return [...byBot.values()].sort((a, b) => a.since - b.since || (a.id ?? 0) - (b.id ?? 0))
 }
 
 /** Whole seconds from `sinceMs` to `nowMs`, never negative. */
@@ -180,16 +267,38 @@ export function elapsedText(sinceMs, nowMs) {
   return `${m} min ${String(s % 60).padStart(2, '0')} s`
 }
 
-/** "EchoBot is thinking…" ("EchoBot (test) is thinking…" for a test call). */
-export function thinkingWho(line) {
-  const what = line.activation === 'test' ? ' (test)' : line.activation === 'replay' ? ' (replay)' : ''
-  return `${line.name}${what} is thinking…`
+/** "1 more message waiting for it", "2 more messages waiting for it"; '' for none. */
+export function waitingText(waiting) {
+  if (!(waiting > 0)) return ''
+  return waiting === 1 ? '1 more message waiting for it' : `${waiting} more messages waiting for it`
 }
 
-/** The whole line, with the elapsed time once it is worth showing. */
+/**
+ * "EchoBot is thinking…" ("EchoBot (test) is thinking…" for a test call),
+ * then how many more messages wait for it; for a bot with messages waiting
+ * but no call in flight, "EchoBot — 1 message waiting".
+ */
+export function thinkingWho(line) {
+  const waiting = line.waiting ?? 0
+  if (line.id === null) return `${line.name} — ${waiting} ${waiting === 1 ? 'message' : 'messages'} waiting`
+  const what = line.activation === 'test' ? ' (test)' : line.activation === 'replay' ? ' (replay)' : ''
+  const who = `${line.name}${what} is thinking…`
+  return waiting > 0 ? `${who} ${waitingText(waiting)}` : who
+}
+
+/** The seconds a line shows: '' for the first 2 s, and for a line with no call in flight. */
+export function lineElapsedText(line, nowMs) {
+  return line.id === null ? '' : elapsedText(line.since, nowMs)
+}
+
+/**
+ * The whole line, with the elapsed time once it is worth showing (after a
+ * dot when messages are waiting, so the seconds stay the call's).
+ */
 export function thinkingText(line, nowMs) {
-  const elapsed = elapsedText(line.since, nowMs)
-  return elapsed ? `${thinkingWho(line)} ${elapsed}` : thinkingWho(line)
+  const elapsed = lineElapsedText(line, nowMs)
+  if (!elapsed) return thinkingWho(line)
+  return line.waiting > 0 ? `${thinkingWho(line)} · ${elapsed}` : `${thinkingWho(line)} ${elapsed}`
 }
 
 /** A latency in milliseconds for people: "4.2 ms", "35 ms", "2.31 s". */
