@@ -372,3 +372,40 @@ pub fn now_seconds() -> f64 {
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_keeps_its_digits_for_browsers_and_its_nan_for_the_bot() {
+        let sent = br#"{"n": 123456789012345678901234567890, "x": NaN}"#;
+        let state = State::new(&pyjson::loads(sent).unwrap());
+        assert_eq!(
+            state.python_json(),
+            r#"{"n":123456789012345678901234567890,"x":NaN}"#
+        );
+        let message = Message {
+            id: 1,
+            room: "r".into(),
+            author: "bot".into(),
+            kind: Kind::Bot,
+            text: "hi".into(),
+            when: 0.0,
+            image: None,
+            media: None,
+            css: None,
+            js: None,
+            from_bot: Some(1),
+            base_url: None,
+            state: Some(state),
+        };
+        let frame = Event::Message(message.clone()).to_frame_json();
+        assert!(
+            frame.contains(r#""state":{"n":123456789012345678901234567890,"x":null}"#),
+            "{frame}"
+        );
+        let api = serde_json::to_string(&message).unwrap();
+        assert!(api.contains("123456789012345678901234567890"), "{api}");
+    }
+}

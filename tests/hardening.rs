@@ -110,6 +110,14 @@ async fn a_fifty_mebibyte_reply_is_cut_off_with_a_clear_message() {
             .contains("larger than 8 MiB"),
         "{reply}"
     );
+    // And it says what to do instead: a picture goes at a URL, in `image`.
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .contains("<code>image</code>"),
+        "{reply}"
+    );
 }
 
 #[tokio::test]
