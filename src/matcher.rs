@@ -132,8 +132,8 @@ fn engine_error(e: &fancy_regex::Error) -> String {
     if lower.contains("look") && lower.contains("behind") {
         "look-behind requires fixed-width pattern".to_owned()
     } else if lower.contains("size limit") || lower.contains("too big") {
-        "the pattern is too large for NeCSuS to match safely (a repeat like \
-         <code>{1000}</code> on a big group?); make it smaller"
+        "the pattern is too large for NeCSuS to match safely (a repeat like {1000} on a \
+         big group?); make it smaller"
             .to_owned()
     } else {
         text

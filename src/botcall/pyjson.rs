@@ -241,11 +241,14 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn error(&self, what: &str) -> JsonError {
-        let line = self.text[..self.pos].matches('\n').count() + 1;
-        let col = self.pos - self.text[..self.pos].rfind('\n').map_or(0, |i| i + 1) + 1;
+        // Python counts characters, not bytes.
+        let before = &self.text[..self.pos];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count() + 1;
         JsonError(format!(
             "{what}: line {line} column {col} (char {})",
-            self.pos
+            before.chars().count()
         ))
     }
 
@@ -529,5 +532,10 @@ mod tests {
         assert!(loads(b"01").is_err());
         assert!(loads(b"{\"a\": 1,}").is_err());
         assert!(loads(b"\"tab\there\"").is_err());
+        // Positions count characters, as Python's do.
+        assert_eq!(
+            loads("[\"é\" x]".as_bytes()).unwrap_err().0,
+            "Expecting ',' delimiter: line 1 column 6 (char 5)"
+        );
     }
 }
