@@ -148,7 +148,14 @@ async fn a_bot_that_triggers_itself_is_stopped_and_the_room_is_told_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lecture_hall_posting_at_once_is_never_limited_by_default() {
-    let app = Arc::new(spawn_app().await);
+    let defaults = necsus::config::Config::default();
+    let app = Arc::new(
+        spawn_app_with(|c| {
+            c.room_rate_limit = defaults.room_rate_limit;
+            c.room_rate_burst = defaults.room_rate_burst;
+        })
+        .await,
+    );
     let mut students = Vec::new();
     for s in 0..100 {
         let app = Arc::clone(&app);

@@ -39,6 +39,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         db: dir.path().join("necsus.db").to_string_lossy().into_owned(),
         bot_timeout: Duration::from_secs(5),
         shutdown_grace: Duration::from_secs(5),
+        // Tests post far faster than people type; the rate limit's own
+        // tests turn it on.
+        room_rate_limit: 0.0,
         ..Config::default()
     };
     configure(&mut config);
@@ -259,6 +262,8 @@ impl Binary {
                 &format!("127.0.0.1:{port}"),
                 "--log",
                 "warn",
+                "--room-rate-limit",
+                "0",
                 "--db",
             ])
             .arg(db)
