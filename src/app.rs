@@ -1,9 +1,11 @@
-//! Wiring a server together and running it until shutdown: open the store,
-//! start the writer, build the use cases and the router, serve, and on
-//! shutdown let in-flight work finish, close websockets, checkpoint the WAL.
+//! Wiring a server together and running it until shutdown: open the store
+//! (SQLite, or PostgreSQL for `postgres://` URLs) and its feed, start the
+//! writer, build the use cases and the router, serve, and on shutdown let
+//! in-flight work finish, close websockets, and close the database.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -11,15 +13,35 @@ use tokio_util::sync::CancellationToken;
 use crate::botcall::BotCaller;
 use crate::broker::Broker;
 use crate::calllog::CallLog;
-use crate::chat::{Chat, ChatSettings};
+use crate::chat::{Chat, ChatSettings, Services};
 use crate::config::Config;
+use crate::feed::Feed;
+use crate::feed::local::LocalFeed;
+use crate::feed::postgres::PostgresFeed;
 use crate::http::{self, AppState};
 use crate::matcher::BotCache;
 use crate::ratelimit::RoomRateLimit;
 use crate::recorder::Recorder;
-use crate::store::{SqliteStore, Store, StoreError};
-use crate::turns::Turns;
+use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
 use crate::writer::Writer;
+
+/// Whether `db` names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// The backend, for what only it knows how to do at shutdown.
+enum Backend {
+    Sqlite {
+        store: Arc<SqliteStore>,
+        recorder_task: tokio::task::JoinHandle<()>,
+        _lock: Option<std::fs::File>,
+    },
+    Postgres {
+        store: Arc<PostgresStore>,
+        _feed: Arc<PostgresFeed>,
+    },
+}
 
 /// Serves `listener` until `shutdown` is cancelled, then drains.
 pub async fn serve(
@@ -28,48 +50,80 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), StoreError> {
     crate::telemetry::handle();
-    // One server per database file: the lock is held until we return.
-    let _lock = match config.db.as_str() {
-        ":memory:" => None,
-        db => Some(crate::backup::lock_database(std::path::Path::new(db)).map_err(StoreError)?),
-    };
-    let store = Arc::new(SqliteStore::open(&config.db).await?);
     let broker = Broker::new(config.ws_lag_events, config.ws_lag_bytes);
     let bot_cache = Arc::new(BotCache::default());
-    let turns = Turns::new(Arc::clone(&broker));
-    let (writer, writer_task) = Writer::spawn(
-        Arc::clone(&store) as Arc<dyn Store>,
-        Arc::clone(&broker),
-        Arc::clone(&bot_cache),
-        turns,
-    );
-    let (recorder, recorder_task) = Recorder::spawn(
-        Arc::clone(&store) as Arc<dyn Store>,
-        config.bot_calls_per_room,
-    );
+    // A turn waits for one bot call before it (bounded by the bot
+    // timeout), plus a moment to store its reply.
+    let turn_wait = config.bot_timeout + Duration::from_secs(5);
+    let (store, feed, backend): (Arc<dyn Store>, Arc<dyn Feed>, Backend) =
+        if is_postgres_url(&config.db) {
+            let store = Arc::new(PostgresStore::open(&config.db, turn_wait).await?);
+            let feed = Arc::new(
+                PostgresFeed::start(
+                    Arc::clone(&store),
+                    Arc::clone(&broker),
+                    Arc::clone(&bot_cache),
+                    config.room_rate_limit,
+                    config.room_rate_burst,
+                    turn_wait,
+                    config.bot_calls_per_room,
+                )
+                .await?,
+            );
+            let backend = Backend::Postgres {
+                store: Arc::clone(&store),
+                _feed: Arc::clone(&feed),
+            };
+            (store, feed, backend)
+        } else {
+            // One server per database file: the lock is held until we return.
+            let lock = match config.db.as_str() {
+                ":memory:" => None,
+                db => Some(
+                    crate::backup::lock_database(std::path::Path::new(db)).map_err(StoreError)?,
+                ),
+            };
+            let store = Arc::new(SqliteStore::open(&config.db).await?);
+            let (recorder, recorder_task) = Recorder::spawn(
+                Arc::clone(&store) as Arc<dyn Store>,
+                config.bot_calls_per_room,
+            );
+            let feed = Arc::new(LocalFeed::new(
+                Arc::clone(&broker),
+                Arc::clone(&bot_cache),
+                recorder,
+                store.max_bot_call_id().await?,
+                RoomRateLimit::new(config.room_rate_limit, config.room_rate_burst),
+            ));
+            let backend = Backend::Sqlite {
+                store: Arc::clone(&store),
+                recorder_task,
+                _lock: lock,
+            };
+            (store, feed, backend)
+        };
+    let (writer, writer_task) = Writer::spawn(Arc::clone(&store), Arc::clone(&feed));
     let chat = Arc::new(Chat::new(
-        Arc::clone(&store) as Arc<dyn Store>,
-        writer,
-        broker,
-        bot_cache,
-        BotCaller::new(
-            config.bot_timeout,
-            config.bot_max_reply_bytes,
-            config.refuse_private_bot_urls,
-        ),
-        CallLog::new(
-            store.max_bot_call_id().await?,
-            config.bot_calls_per_room,
-            recorder,
-        ),
+        Services {
+            store: Arc::clone(&store),
+            writer,
+            broker,
+            bots: bot_cache,
+            caller: BotCaller::new(
+                config.bot_timeout,
+                config.bot_max_reply_bytes,
+                config.refuse_private_bot_urls,
+            ),
+            feed: Arc::clone(&feed),
+            calls: CallLog::new(Arc::clone(&feed), config.bot_calls_per_room),
+        },
         ChatSettings {
             limits: config.limits.clone(),
-            // A turn waits for one bot call before it (bounded by the bot
-            // timeout), plus a moment to store its reply.
-            turn_wait: config.bot_timeout + std::time::Duration::from_secs(5),
-            rate_limit: RoomRateLimit::new(config.room_rate_limit, config.room_rate_burst),
+            turn_wait,
+            rate_limit: (config.room_rate_limit, config.room_rate_burst),
         },
     ));
+    drop(feed);
     let grace = config.shutdown_grace;
     let state = AppState {
         chat,
@@ -95,14 +149,23 @@ pub async fn serve(
             tracing::warn!(?grace, "requests still running after the grace period; stopping anyway");
         }
     }
-    // The router (and with it every writer and recorder handle) is gone:
-    // both finish what is queued and stop.
+    // The router (and with it every writer handle) is gone: the writer
+    // finishes what is queued and stops; so does the recorder.
     let _ = writer_task.await;
-    let _ = recorder_task.await;
-    if let Err(e) = store.checkpoint().await {
-        tracing::warn!(error = %e.0, "WAL checkpoint at shutdown failed");
+    match backend {
+        Backend::Sqlite {
+            store,
+            recorder_task,
+            ..
+        } => {
+            let _ = recorder_task.await;
+            if let Err(e) = store.checkpoint().await {
+                tracing::warn!(error = %e.0, "WAL checkpoint at shutdown failed");
+            }
+            store.close().await;
+        }
+        Backend::Postgres { store, .. } => store.close().await,
     }
-    store.close().await;
     tracing::info!("NeCSuS stopped");
     Ok(())
 }

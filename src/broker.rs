@@ -148,6 +148,42 @@ impl Broker {
             clear_point,
             text: Utf8Bytes::from(event.to_frame_json()),
         });
+        self.push(&room, frame);
+    }
+
+    /// Sends an already serialised frame to the room's subscribers (frames
+    /// that arrive from the database's notifications).
+    pub fn publish_frame(&self, room: &str, frame: Frame) {
+        let Some(room) = lock(&self.rooms).get(room).cloned() else {
+            return;
+        };
+        self.push(&room, Arc::new(frame));
+    }
+
+    /// Whether anyone here subscribes to `room`.
+    pub fn has_subscribers(&self, room: &str) -> bool {
+        lock(&self.rooms).contains_key(room)
+    }
+
+    /// Closes every subscriber as if it had lagged (it resumes with
+    /// `since`): for when events may have been missed.
+    pub fn resync_all(&self) {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        for room in rooms {
+            {
+                let mut ring = lock(&room.ring);
+                while !ring.slots.is_empty() {
+                    ring.pop_front();
+                }
+                // Every subscriber's position is now behind the head.
+                ring.next += 1;
+                ring.head = ring.next;
+            }
+            room.published.notify_waiters();
+        }
+    }
+
+    fn push(&self, room: &Room, frame: Arc<Frame>) {
         {
             let mut ring = lock(&room.ring);
             if ring.subscribers == 0 {

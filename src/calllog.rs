@@ -1,21 +1,19 @@
-//! The bot-call log: ids for calls, the calls in flight (so a browser that
+//! The bot-call log: call ids, the calls in flight (so a browser that
 //! connects mid-call learns of them), turning an exchange with a bot into
-//! the record students inspect, and handing records to the recorder.
+//! the record students inspect, and handing records over to be kept. Where
+//! ids come from and where records and calls in flight live is the feed's
+//! business (memory and a file beside SQLite, or the shared database).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use crate::botcall::{Exchange, RECORDED_BODY_BYTES};
 use crate::error::AppError;
+use crate::feed::Feed;
 use crate::model::{Activation, BotCall, CallStart, RawJson, now_seconds};
-use crate::recorder::Recorder;
 
 pub struct CallLog {
-    last_id: AtomicI64,
-    in_flight: Mutex<HashMap<i64, CallStart>>,
+    feed: Arc<dyn Feed>,
     keep_per_room: usize,
-    recorder: Recorder,
 }
 
 /// A call that went out and came back (or failed), not yet recorded.
@@ -27,27 +25,25 @@ pub struct FinishedCall {
 }
 
 impl CallLog {
-    /// `last_id`: the largest call id already recorded. `keep_per_room` 0
-    /// keeps no records (calls are still announced).
-    pub fn new(last_id: i64, keep_per_room: usize, recorder: Recorder) -> Self {
+    /// `keep_per_room` 0 keeps no records (calls are still announced).
+    pub fn new(feed: Arc<dyn Feed>, keep_per_room: usize) -> Self {
         CallLog {
-            last_id: AtomicI64::new(last_id),
-            in_flight: Mutex::new(HashMap::new()),
+            feed,
             keep_per_room,
-            recorder,
         }
     }
 
-    /// Keeps a finished call's record (unless recording is off).
-    pub fn keep(&self, record: BotCall) {
-        if self.keep_per_room > 0 {
-            self.recorder.record(record);
-        }
+    /// Keeps a finished call's record (unless recording is off) and
+    /// announces it, in that order.
+    pub async fn keep(&self, record: BotCall) {
+        self.feed
+            .call_finished(record, self.keep_per_room > 0)
+            .await;
     }
 
     /// Waits until every record kept so far can be read from the store.
     pub async fn flush(&self) -> Result<(), AppError> {
-        self.recorder.flush().await
+        self.feed.flush_calls().await
     }
 
     /// Records kept per room; 0 when recording is off.
@@ -55,17 +51,17 @@ impl CallLog {
         self.keep_per_room
     }
 
-    /// Gives the call an id and notes it as in flight.
-    pub fn begin(
+    /// Gives the call an id and announces it as in flight.
+    pub async fn begin(
         &self,
         room: &str,
         bot_id: Option<i64>,
         bot_name: &str,
         url: &str,
         activation: Activation,
-    ) -> CallStart {
+    ) -> Result<CallStart, AppError> {
         let start = CallStart {
-            id: self.last_id.fetch_add(1, Ordering::Relaxed) + 1,
+            id: self.feed.next_call_id().await?,
             room: room.to_owned(),
             bot_id,
             bot_name: bot_name.to_owned(),
@@ -73,20 +69,13 @@ impl CallLog {
             activation,
             started: now_seconds(),
         };
-        self.lock().insert(start.id, start.clone());
-        start
+        self.feed.call_started(&start).await;
+        Ok(start)
     }
 
     /// The room's calls in flight, oldest first.
-    pub fn in_flight(&self, room: &str) -> Vec<CallStart> {
-        let mut calls: Vec<CallStart> = self
-            .lock()
-            .values()
-            .filter(|c| c.room == room)
-            .cloned()
-            .collect();
-        calls.sort_by_key(|c| c.id);
-        calls
+    pub async fn in_flight(&self, room: &str) -> Result<Vec<CallStart>, AppError> {
+        Ok(self.feed.calls_in_flight(room).await?)
     }
 
     /// The call's record; it is no longer in flight. `bot_id` is the bot
@@ -97,7 +86,6 @@ impl CallLog {
         bot_id: Option<i64>,
         error: Option<String>,
     ) -> BotCall {
-        self.lock().remove(&call.start.id);
         let FinishedCall {
             start,
             request,
@@ -135,9 +123,5 @@ impl CallLog {
             message_id: None,
             redirects: exchange.redirects,
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CallStart>> {
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -14,12 +14,13 @@ use crate::broker::{Broker, Subscription};
 use crate::calllog::{CallLog, FinishedCall};
 use crate::config::Limits;
 use crate::error::AppError;
+use crate::feed::Feed;
 use crate::matcher::{BotCache, CompiledBot};
 use crate::model::{
-    Activation, Bot, BotCall, BotInput, CallStart, Conversation, Event, Kind, Message, NewMessage,
+    Activation, Bot, BotCall, BotInput, CallStart, Conversation, Kind, Message, NewMessage,
     RawJson, State,
 };
-use crate::ratelimit::{RoomRateLimit, Verdict};
+use crate::ratelimit::Verdict;
 use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
 use crate::writer::{Inserted, Writer};
 use crate::{telemetry, texts};
@@ -118,7 +119,9 @@ pub struct Chat {
     calls: CallLog,
     /// How long a message waits for its turn in a conversation.
     turn_wait: std::time::Duration,
-    rate_limit: Option<RoomRateLimit>,
+    /// The per-room rate limit (posts per second, burst), for its message.
+    rate_limit: (f64, u32),
+    feed: Arc<dyn Feed>,
 }
 
 /// How a `Chat` treats what it is asked to do.
@@ -126,8 +129,8 @@ pub struct ChatSettings {
     pub limits: Limits,
     /// How long a message waits for its turn in a conversation.
     pub turn_wait: std::time::Duration,
-    /// `None`: rooms accept posts as fast as they come.
-    pub rate_limit: Option<RoomRateLimit>,
+    /// The per-room rate limit (posts per second, burst) the feed applies.
+    pub rate_limit: (f64, u32),
 }
 
 fn check_len(field: &str, value: &str, limit: usize) -> Result<(), AppError> {
@@ -144,16 +147,28 @@ fn check_opt_len(field: &str, value: &Option<String>, limit: usize) -> Result<()
         .map_or(Ok(()), |v| check_len(field, v, limit))
 }
 
+/// What the use cases talk to.
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub writer: Writer,
+    pub broker: Arc<Broker>,
+    pub bots: Arc<BotCache>,
+    pub caller: BotCaller,
+    pub feed: Arc<dyn Feed>,
+    pub calls: CallLog,
+}
+
 impl Chat {
-    pub fn new(
-        store: Arc<dyn Store>,
-        writer: Writer,
-        broker: Arc<Broker>,
-        bots: Arc<BotCache>,
-        caller: BotCaller,
-        calls: CallLog,
-        settings: ChatSettings,
-    ) -> Self {
+    pub fn new(services: Services, settings: ChatSettings) -> Self {
+        let Services {
+            store,
+            writer,
+            broker,
+            bots,
+            caller,
+            feed,
+            calls,
+        } = services;
         Chat {
             store,
             writer,
@@ -164,22 +179,21 @@ impl Chat {
             calls,
             turn_wait: settings.turn_wait,
             rate_limit: settings.rate_limit,
+            feed,
         }
     }
 
     /// Takes a post from the room's rate limit; refused posts get 429, and
     /// the first refusal of an episode is told in the room.
     async fn admit(&self, room: &str) -> Result<(), AppError> {
-        let Some(limit) = &self.rate_limit else {
-            return Ok(());
-        };
-        match limit.check(room) {
+        match self.feed.admit(room).await? {
             Verdict::Allowed => Ok(()),
             Verdict::Limited { retry_after, first } => {
                 if first {
                     tracing::warn!(room, "room rate-limited");
                     metrics::counter!(telemetry::ROOMS_RATE_LIMITED).increment(1);
-                    let text = texts::room_rate_limited(limit.rate(), limit.burst());
+                    let (rate, burst) = self.rate_limit;
+                    let text = texts::room_rate_limited(rate, burst);
                     self.post_system(room, text).await?;
                 }
                 let retry_after_secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
@@ -274,13 +288,14 @@ impl Chat {
             let target = Target::from(&bot);
             let call = self
                 .call(&stored.room, &target, payload, Activation::Conversation)
-                .await;
+                .await?;
             self.store_result(&stored.room, &target, call).await?
         } else {
             self.run_matching_bots(&stored).await?
         };
         // The next turn follows the state this one's reply left.
-        turn.finish(left.as_ref().and_then(Conversation::after));
+        turn.finish(left.as_ref().and_then(Conversation::after))
+            .await;
         Ok(stored)
     }
 
@@ -312,7 +327,7 @@ impl Chat {
             let target = Target::from(&compiled.bot);
             let call = self
                 .call(&stored.room, &target, payload, Activation::Match)
-                .await;
+                .await?;
             last = self.store_result(&stored.room, &target, call).await?;
         }
         Ok(last)
@@ -363,7 +378,7 @@ impl Chat {
             }),
             state.as_ref(),
         );
-        let call = self.call(room, &target, payload, Activation::Form).await;
+        let call = self.call(room, &target, payload, Activation::Form).await?;
         let reply = call.exchange.result.as_ref();
         if target.id.is_none() && reply.is_ok_and(|r| r.state.is_some()) {
             // The conversation needs a bot id to come back to.
@@ -482,7 +497,7 @@ impl Chat {
             clear_point,
             reset,
             bots,
-            calls_in_flight: self.calls.in_flight(room),
+            calls_in_flight: self.calls.in_flight(room).await?,
             history: self.messages(room, after)?,
         };
         Ok((subscription, replay))
@@ -490,6 +505,7 @@ impl Chat {
 
     /// Whether the database answers a read promptly.
     pub async fn healthy(&self) -> Result<(), AppError> {
+        self.feed.healthy().map_err(AppError::Unavailable)?;
         match tokio::time::timeout(HEALTH_WAIT, self.store.ping()).await {
             Ok(answer) => Ok(answer?),
             Err(_) => Err(AppError::Unavailable(texts::database_silent(
@@ -523,11 +539,11 @@ impl Chat {
         target: &Target,
         payload: BotRequest,
         activation: Activation,
-    ) -> FinishedCall {
+    ) -> Result<FinishedCall, AppError> {
         let start = self
             .calls
-            .begin(room, target.id, &target.name, &target.url, activation);
-        self.broker.publish(&Event::BotCallStarted(start.clone()));
+            .begin(room, target.id, &target.name, &target.url, activation)
+            .await?;
         let started = Instant::now();
         let exchange = self.caller.call(&target.url, &payload.body).await;
         let elapsed = started.elapsed();
@@ -548,12 +564,12 @@ impl Chat {
             latency_ms,
             "bot call"
         );
-        FinishedCall {
+        Ok(FinishedCall {
             start,
             request: payload.logged,
             exchange,
             latency_ms,
-        }
+        })
     }
 
     /// Posts what a call produced (the reply, or a system message saying
@@ -595,22 +611,19 @@ impl Chat {
         }
         // Subscribers hear that the call finished even if its message could
         // not be stored.
-        self.keep_record(record);
+        self.calls.keep(record).await;
         stored.map(|inserted| Some(inserted.message))
     }
 
-    /// Hands a finished call's record to the call log and announces it;
-    /// in that order, so a browser that lists the log on hearing of the
-    /// call finds it there.
-    fn keep_record(&self, record: BotCall) {
-        self.calls.keep(record.clone());
-        self.broker.publish(&Event::BotCallFinished(record));
-    }
-
     /// Records a call that posted nothing (a test, a replay).
-    fn record(&self, call: FinishedCall, bot_id: Option<i64>, error: Option<String>) -> BotCall {
+    async fn record(
+        &self,
+        call: FinishedCall,
+        bot_id: Option<i64>,
+        error: Option<String>,
+    ) -> BotCall {
         let record = self.calls.finish(call, bot_id, error);
-        self.keep_record(record.clone());
+        self.calls.keep(record.clone()).await;
         record
     }
 
@@ -635,7 +648,7 @@ impl Chat {
         let target = Target::from(&bot);
         let call = self
             .call(&bot.room, &target, payload, Activation::Test)
-            .await;
+            .await?;
         Ok(self.record_without_message(call, &target).await)
     }
 
@@ -661,7 +674,7 @@ impl Chat {
                 BotRequest::replay(old.request),
                 Activation::Replay,
             )
-            .await;
+            .await?;
         Ok(self.record_without_message(call, &target).await)
     }
 
@@ -673,7 +686,7 @@ impl Chat {
             .as_ref()
             .err()
             .map(|f| texts::bot_failure(&target.name, call.exchange.final_url(&target.url), f));
-        self.record(call, target.id, error)
+        self.record(call, target.id, error).await
     }
 
     /// Recorded calls of a room, ascending, optionally of one bot.

@@ -14,6 +14,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod feed;
 pub mod http;
 pub mod matcher;
 pub mod model;

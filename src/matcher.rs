@@ -177,6 +177,15 @@ impl BotCache {
         compiled
     }
 
+    /// Forgets every room's list (bot changes may have been missed).
+    pub fn invalidate_all(&self) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        for entry in rooms.values_mut() {
+            entry.generation += 1;
+            entry.bots = None;
+        }
+    }
+
     /// Forgets a room's list after one of its bots changed.
     pub fn invalidate(&self, room: &str) {
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());

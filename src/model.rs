@@ -225,7 +225,7 @@ impl Activation {
 }
 
 /// A call going out to a bot (announced while it is in flight).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallStart {
     pub id: i64,
     pub room: String,

@@ -17,6 +17,9 @@ pub const DB_WRITE_SECONDS: &str = "necsus_db_write_duration_seconds";
 pub const DB_WRITE_BATCH: &str = "necsus_db_write_batch_size";
 pub const ROOM_RATE_LIMIT: &str = "necsus_room_rate_limit_posts_per_second";
 pub const ROOMS_RATE_LIMITED: &str = "necsus_room_rate_limit_episodes_total";
+pub const LISTENER_RESYNCS: &str = "necsus_listener_resyncs_total";
+pub const FRAMES_BY_REFERENCE: &str = "necsus_frames_by_reference_total";
+pub const NOTIFY_QUEUE_USAGE: &str = "necsus_notification_queue_usage";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -64,6 +67,18 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 "Times a room started refusing posts for coming too fast"
             );
             metrics::counter!(ROOMS_RATE_LIMITED).increment(0);
+            metrics::describe_counter!(
+                LISTENER_RESYNCS,
+                "Times the PostgreSQL listener lost notifications and every subscriber resynced"
+            );
+            metrics::describe_counter!(
+                FRAMES_BY_REFERENCE,
+                "Notifications whose frame was too large to send inline and went by reference"
+            );
+            metrics::describe_gauge!(
+                NOTIFY_QUEUE_USAGE,
+                "PostgreSQL's notification queue usage (0 to 1), pg_notification_queue_usage()"
+            );
             // Shown as 0 from the start rather than appearing on the first lag.
             metrics::counter!(WS_LAGGED).increment(0);
             Some(handle)

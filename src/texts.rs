@@ -250,6 +250,9 @@ pub fn database_silent(seconds: u64) -> String {
     format!("The database did not answer within {seconds} seconds")
 }
 
+pub const LISTENER_DOWN: &str = "This instance is not hearing the database's notifications \
+     right now, so it may be missing other instances' messages; it is reconnecting";
+
 pub const SHUTTING_DOWN: &str = "The server is shutting down; try again in a moment";
 
 pub const NO_SUCH_ROUTE: &str = "There is no API route at this path; see /docs";

@@ -11,11 +11,16 @@
 //! dropped without finishing (its request went away) passes on the
 //! conversation it started with. While messages wait, the room's
 //! subscribers get `bot_turn_queue` events with how many wait.
+//!
+//! A `Ticket` wraps one `Turn`: here, `LocalTurn`s queue in this instance's
+//! memory (one instance on SQLite); `feed::postgres` has turns that queue
+//! in a database shared by several instances.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tokio::sync::oneshot;
 
 use crate::broker::Broker;
@@ -34,8 +39,72 @@ struct RoomTurns {
     bot: Option<(i64, String)>,
 }
 
-/// One message's turn.
+/// One message's turn, however turns are kept.
+#[async_trait]
+pub trait Turn: Send {
+    /// Waits (at most `limit`) for the turn: `Ok` with the conversation it
+    /// starts in, or `Err` when it cannot wait any longer (the limit
+    /// passed, or the turn before it was lost with its instance).
+    async fn start(&mut self, limit: Duration) -> Result<Option<Conversation>, ()>;
+    /// Notes which bot the turn talks to (for the waiting indicator).
+    fn serving(&mut self, bot_id: i64, bot_name: &str);
+    /// Ends the turn; the next one starts with `left`.
+    async fn finish(&mut self, left: Option<Conversation>);
+    /// The ticket was dropped without finishing (its request went away):
+    /// let the next turn go ahead.
+    fn abandon(&mut self);
+}
+
+/// One message's turn. Dropped without `finish`, it abandons the turn.
 pub struct Ticket {
+    turn: Box<dyn Turn>,
+    finished: bool,
+}
+
+impl Ticket {
+    pub fn new(turn: Box<dyn Turn>) -> Ticket {
+        Ticket {
+            turn,
+            finished: false,
+        }
+    }
+
+    /// Waits for this ticket's turn (at most `limit`) and returns the
+    /// conversation it starts in; if it cannot wait, the message goes ahead
+    /// with the conversation as the room's newest message says (`fallback`).
+    pub async fn start(
+        &mut self,
+        limit: Duration,
+        fallback: impl AsyncFnOnce() -> Option<Conversation>,
+    ) -> Option<Conversation> {
+        match self.turn.start(limit).await {
+            Ok(conversation) => conversation,
+            Err(()) => fallback().await,
+        }
+    }
+
+    /// Notes which bot this turn talks to (for the waiting indicator).
+    pub fn serving(&mut self, bot_id: i64, bot_name: &str) {
+        self.turn.serving(bot_id, bot_name);
+    }
+
+    /// Ends the turn; the next one starts with `left`.
+    pub async fn finish(mut self, left: Option<Conversation>) {
+        self.finished = true;
+        self.turn.finish(left).await;
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.turn.abandon();
+        }
+    }
+}
+
+/// A turn queued in this instance's memory.
+struct LocalTurn {
     turns: Arc<Turns>,
     room: String,
     state: TicketState,
@@ -78,11 +147,11 @@ impl Turns {
             }
             None => return None,
         };
-        Some(Ticket {
+        Some(Ticket::new(Box::new(LocalTurn {
             turns: Arc::clone(self),
             room: room.to_owned(),
             state,
-        })
+        })))
     }
 
     /// Hands the turn to the next waiting ticket, or ends the room's run.
@@ -123,15 +192,9 @@ impl Turns {
     }
 }
 
-impl Ticket {
-    /// Waits for this ticket's turn (at most `limit`) and returns the
-    /// conversation it starts in. After `limit` the message goes ahead
-    /// with the conversation as the room's newest message says (`fallback`).
-    pub async fn start(
-        &mut self,
-        limit: Duration,
-        fallback: impl AsyncFnOnce() -> Option<Conversation>,
-    ) -> Option<Conversation> {
+#[async_trait]
+impl Turn for LocalTurn {
+    async fn start(&mut self, limit: Duration) -> Result<Option<Conversation>, ()> {
         if let TicketState::Waiting(rx) = &mut self.state {
             let conversation = match tokio::time::timeout(limit, rx).await {
                 Ok(Ok(c)) => c,
@@ -139,35 +202,31 @@ impl Ticket {
                 // happen while we wait, but never hang on it).
                 _ => {
                     self.state = TicketState::Finished;
-                    return fallback().await;
+                    return Err(());
                 }
             };
             self.state = TicketState::Running(conversation);
         }
         match &self.state {
-            TicketState::Running(c) => c.clone(),
-            _ => None,
+            TicketState::Running(c) => Ok(c.clone()),
+            _ => Err(()),
         }
     }
 
-    /// Notes which bot this turn talks to (for the waiting indicator).
-    pub fn serving(&self, bot_id: i64, bot_name: &str) {
+    fn serving(&mut self, bot_id: i64, bot_name: &str) {
         if let Some(turns) = self.turns.lock().get_mut(&self.room) {
             turns.bot = Some((bot_id, bot_name.to_owned()));
         }
     }
 
-    /// Ends the turn; the next one starts with `conversation`.
-    pub fn finish(mut self, conversation: Option<Conversation>) {
+    async fn finish(&mut self, left: Option<Conversation>) {
         if matches!(self.state, TicketState::Running(_)) {
             self.state = TicketState::Finished;
-            self.turns.pass(&self.room, conversation);
+            self.turns.pass(&self.room, left);
         }
     }
-}
 
-impl Drop for Ticket {
-    fn drop(&mut self) {
+    fn abandon(&mut self) {
         if let TicketState::Running(c) = std::mem::replace(&mut self.state, TicketState::Finished) {
             self.turns.pass(&self.room, c);
         }

@@ -15,12 +15,11 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::broker::Broker;
 use crate::error::AppError;
-use crate::matcher::BotCache;
-use crate::model::{Conversation, Event, Kind, Message, NewMessage};
+use crate::feed::Feed;
+use crate::model::{Conversation, Kind, Message, NewMessage};
 use crate::store::{Store, StoreError, WriteOp, WriteOutcome};
-use crate::turns::{Ticket, Turns};
+use crate::turns::Ticket;
 use crate::{telemetry, texts};
 
 /// Most changes committed in one transaction.
@@ -60,12 +59,10 @@ impl Writer {
     /// Starts the task; it ends once every `Writer` handle is dropped.
     pub fn spawn(
         store: Arc<dyn Store>,
-        broker: Arc<Broker>,
-        bots: Arc<BotCache>,
-        turns: Arc<Turns>,
+        feed: Arc<dyn Feed>,
     ) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(rx, store, broker, bots, turns));
+        let task = tokio::spawn(run(rx, store, feed));
         (Writer { tx }, task)
     }
 
@@ -76,7 +73,7 @@ impl Writer {
     /// Stores a message.
     pub async fn insert(&self, message: NewMessage) -> Result<Inserted, AppError> {
         match self.send(WriteOp::InsertMessage(message)).await? {
-            (Ok(WriteOutcome::Message(message)), before, turn) => Ok(Inserted {
+            (Ok(WriteOutcome::Message { message, .. }), before, turn) => Ok(Inserted {
                 message,
                 before,
                 turn,
@@ -100,13 +97,7 @@ fn shutting_down() -> AppError {
     AppError::Unavailable(texts::SHUTTING_DOWN.to_owned())
 }
 
-async fn run(
-    mut rx: mpsc::Receiver<Command>,
-    store: Arc<dyn Store>,
-    broker: Arc<Broker>,
-    bots: Arc<BotCache>,
-    turns: Arc<Turns>,
-) {
+async fn run(mut rx: mpsc::Receiver<Command>, store: Arc<dyn Store>, feed: Arc<dyn Feed>) {
     // Each room's conversation after its newest message; loaded from the
     // store the first time the room is written to.
     let mut conversations: HashMap<String, Option<Conversation>> = HashMap::new();
@@ -121,49 +112,53 @@ async fn run(
             rx.recv_many(&mut batch, room).now_or_never();
         }
         let (ops, replies) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
-        let context = Context {
-            broker: &broker,
-            bots: &bots,
-            turns: &turns,
-        };
-        write_changes(&*store, ops, replies, &mut conversations, &context).await;
+        write_changes(&*store, ops, replies, &mut conversations, &*feed).await;
     }
 }
 
 /// Writes a batch of changes, publishes what they did in order and answers
 /// their callers.
-/// Who hears of committed changes.
-struct Context<'a> {
-    broker: &'a Broker,
-    bots: &'a BotCache,
-    turns: &'a Arc<Turns>,
-}
-
 async fn write_changes(
     store: &dyn Store,
     ops: Vec<WriteOp>,
     replies: Vec<oneshot::Sender<Reply>>,
     conversations: &mut HashMap<String, Option<Conversation>>,
-    context: &Context<'_>,
+    feed: &dyn Feed,
 ) {
     let started = std::time::Instant::now();
     metrics::histogram!(telemetry::DB_WRITE_BATCH).record(ops.len() as f64);
-    let results = match load_conversations(store, &ops, conversations).await {
+    let loaded = if store.tracks_conversations() {
+        Ok(())
+    } else {
+        load_conversations(store, &ops, conversations).await
+    };
+    let results = match loaded {
         Err(e) => vec![Err(e); ops.len()],
         Ok(()) => write_batch(store, &ops).await,
     };
     telemetry::observe_seconds(telemetry::DB_WRITE_SECONDS, started.elapsed());
+    let committed: Vec<WriteOutcome> = results.iter().filter_map(|r| r.clone().ok()).collect();
+    feed.committed(&committed).await;
     for (reply, result) in replies.into_iter().zip(results) {
         let mut before = None;
         let mut turn = None;
         if let Ok(outcome) = &result {
-            before = track(outcome, conversations);
-            publish(outcome, context.broker, context.bots);
+            before = match outcome {
+                WriteOutcome::Message {
+                    before: Some(known),
+                    ..
+                } => known.clone(),
+                _ => track(outcome, conversations),
+            };
             // Turns are registered in commit order, so they keep it.
-            if let WriteOutcome::Message(m) = outcome
-                && m.kind == Kind::User
+            if let WriteOutcome::Message {
+                message,
+                turn: registered,
+                ..
+            } = outcome
+                && message.kind == Kind::User
             {
-                turn = context.turns.register(&m.room, before.clone());
+                turn = feed.turn(message, before.clone(), *registered);
             }
         }
         // The caller may have gone away (client disconnected); the change
@@ -216,7 +211,7 @@ fn track(
     conversations: &mut HashMap<String, Option<Conversation>>,
 ) -> Option<Conversation> {
     match outcome {
-        WriteOutcome::Message(m) => conversations
+        WriteOutcome::Message { message: m, .. } => conversations
             .insert(m.room.clone(), Conversation::after(m))
             .flatten(),
         WriteOutcome::Cleared {
@@ -227,36 +222,5 @@ fn track(
             None
         }
         _ => None,
-    }
-}
-
-fn publish(outcome: &WriteOutcome, broker: &Broker, bots: &BotCache) {
-    match outcome {
-        WriteOutcome::Message(m) => {
-            metrics::counter!(telemetry::MESSAGES, "kind" => m.kind.as_str()).increment(1);
-            broker.publish(&Event::Message(m.clone()));
-        }
-        WriteOutcome::Bot { bot, previous } => {
-            if let Some(prev) = previous.as_ref().filter(|p| p.room != bot.room) {
-                bots.invalidate(&prev.room);
-                broker.publish(&Event::DeleteBot(prev.clone()));
-            }
-            bots.invalidate(&bot.room);
-            broker.publish(&Event::PutBot(bot.clone()));
-        }
-        WriteOutcome::Deleted(Some(bot)) => {
-            bots.invalidate(&bot.room);
-            broker.publish(&Event::DeleteBot(bot.clone()));
-        }
-        WriteOutcome::Cleared {
-            room,
-            last_cleared_id: Some(last),
-        } => broker.publish(&Event::ClearMessages {
-            room: room.clone(),
-            last_cleared_id: *last,
-        }),
-        WriteOutcome::Deleted(None)
-        | WriteOutcome::Cleared { .. }
-        | WriteOutcome::BotLimitReached => {}
     }
 }

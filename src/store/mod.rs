@@ -3,13 +3,15 @@
 //! of operations applied in one transaction (the writer task batches them);
 //! reads are plain queries that may run concurrently with writes.
 
+pub mod postgres;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 
-use crate::model::{Bot, BotCall, BotInput, Message, NewMessage};
+use crate::model::{Bot, BotCall, BotInput, Conversation, Message, NewMessage};
 
 /// The database could not do what was asked (busy, read-only, full, gone).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -41,7 +43,15 @@ pub enum WriteOp {
 /// What one `WriteOp` did, in the same order as the ops.
 #[derive(Debug, Clone)]
 pub enum WriteOutcome {
-    Message(Message),
+    Message {
+        message: Message,
+        /// The conversation the room was in just before it, when the
+        /// store keeps it (a shared database keeps it with the room);
+        /// `None` when the writer tracks it (it is the only writer).
+        before: Option<Option<Conversation>>,
+        /// A turn was registered for it in its own transaction.
+        turn: bool,
+    },
     /// The bot as stored, and the bot as it was before (for an update).
     Bot {
         bot: Bot,
@@ -117,4 +127,9 @@ pub trait Store: Send + Sync + 'static {
     async fn clear_point(&self, room: &str) -> Result<Option<i64>, StoreError>;
     /// Answers when the database does.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Whether `write` reports the conversation before each message (a
+    /// shared database must); otherwise the writer tracks it.
+    fn tracks_conversations(&self) -> bool {
+        false
+    }
 }

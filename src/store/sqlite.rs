@@ -265,7 +265,7 @@ impl SqliteStore {
             let mut conn = self.writer.acquire().await?;
             let inserted = insert_messages(&mut conn, run, first_id).await?;
             *self.next_id() = Some(first_id + run.len() as i64);
-            return Ok(inserted.into_iter().map(WriteOutcome::Message).collect());
+            return Ok(inserted.into_iter().map(message_outcome).collect());
         }
         let mut tx = self.writer.begin().await?;
         let mut outcomes = Vec::with_capacity(ops.len());
@@ -288,7 +288,7 @@ impl SqliteStore {
                 };
                 next_id = Some(first_id + run.len() as i64);
                 let inserted = insert_messages(&mut tx, &run, first_id).await?;
-                outcomes.extend(inserted.into_iter().map(WriteOutcome::Message));
+                outcomes.extend(inserted.into_iter().map(message_outcome));
                 continue;
             }
             let outcome = match &ops[i] {
@@ -313,6 +313,15 @@ impl SqliteStore {
         self.writer.close().await;
         self.calls_readers.close().await;
         self.calls_writer.close().await;
+    }
+}
+
+/// A stored message's outcome: the writer tracks conversations here.
+fn message_outcome(message: Message) -> WriteOutcome {
+    WriteOutcome::Message {
+        message,
+        before: None,
+        turn: false,
     }
 }
 

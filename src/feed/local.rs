@@ -1,0 +1,119 @@
+//! The feed of one instance on SQLite: it is the only writer, so what it
+//! commits is published at once, in commit order, and calls in flight,
+//! turns and the rate limit live in its memory.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::{Feed, publish_outcome};
+use crate::broker::Broker;
+use crate::error::AppError;
+use crate::matcher::BotCache;
+use crate::model::{BotCall, CallStart, Conversation, Event, Message};
+use crate::ratelimit::{RoomRateLimit, Verdict};
+use crate::recorder::Recorder;
+use crate::store::{StoreError, WriteOutcome};
+use crate::turns::{Ticket, Turns};
+
+pub struct LocalFeed {
+    broker: Arc<Broker>,
+    bots: Arc<BotCache>,
+    turns: Arc<Turns>,
+    recorder: Recorder,
+    last_call_id: AtomicI64,
+    in_flight: Mutex<HashMap<i64, CallStart>>,
+    rate_limit: Option<RoomRateLimit>,
+}
+
+impl LocalFeed {
+    /// `last_call_id`: the largest bot-call id already recorded.
+    pub fn new(
+        broker: Arc<Broker>,
+        bots: Arc<BotCache>,
+        recorder: Recorder,
+        last_call_id: i64,
+        rate_limit: Option<RoomRateLimit>,
+    ) -> LocalFeed {
+        LocalFeed {
+            turns: Turns::new(Arc::clone(&broker)),
+            broker,
+            bots,
+            recorder,
+            last_call_id: AtomicI64::new(last_call_id),
+            in_flight: Mutex::new(HashMap::new()),
+            rate_limit,
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CallStart>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl Feed for LocalFeed {
+    async fn committed(&self, outcomes: &[WriteOutcome]) {
+        for outcome in outcomes {
+            publish_outcome(outcome, &self.broker, &self.bots);
+        }
+    }
+
+    async fn announce(&self, event: Event) {
+        self.broker.publish(&event);
+    }
+
+    async fn next_call_id(&self) -> Result<i64, StoreError> {
+        Ok(self.last_call_id.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    async fn call_started(&self, start: &CallStart) {
+        self.in_flight().insert(start.id, start.clone());
+        self.broker.publish(&Event::BotCallStarted(start.clone()));
+    }
+
+    async fn call_finished(&self, record: BotCall, keep: bool) {
+        self.in_flight().remove(&record.id);
+        if keep {
+            self.recorder.record(record.clone());
+        }
+        self.broker.publish(&Event::BotCallFinished(record));
+    }
+
+    async fn calls_in_flight(&self, room: &str) -> Result<Vec<CallStart>, StoreError> {
+        let mut calls: Vec<CallStart> = self
+            .in_flight()
+            .values()
+            .filter(|c| c.room == room)
+            .cloned()
+            .collect();
+        calls.sort_by_key(|c| c.id);
+        Ok(calls)
+    }
+
+    async fn flush_calls(&self) -> Result<(), AppError> {
+        self.recorder.flush().await
+    }
+
+    fn turn(
+        &self,
+        message: &Message,
+        before: Option<Conversation>,
+        _registered: bool,
+    ) -> Option<Ticket> {
+        self.turns.register(&message.room, before)
+    }
+
+    async fn admit(&self, room: &str) -> Result<Verdict, StoreError> {
+        Ok(match &self.rate_limit {
+            Some(limit) => limit.check(room),
+            None => Verdict::Allowed,
+        })
+    }
+
+    fn healthy(&self) -> Result<(), String> {
+        Ok(())
+    }
+}

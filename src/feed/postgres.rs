@@ -1,0 +1,665 @@
+//! The feed of an instance sharing a PostgreSQL database with others. Every
+//! change is announced with NOTIFY in the transaction that makes it (see
+//! `store::postgres`), and one listener per instance publishes what it
+//! hears, its own writes included, in commit order: publishing its own
+//! commits directly would let this instance publish id 11 before another
+//! instance's id 10 reached it. The writer answers once the listener has
+//! heard the end of its batch, so "answered" still means "broadcast".
+//!
+//! If the listener's connection drops, notifications may be lost: every
+//! bot cache is forgotten and every websocket is closed with 1013, so
+//! browsers resume with `since` (the tested replay path); `/healthz` says
+//! 503 until the listener hears again. Calls in flight, turns and the rate
+//! limit live in the database, so every instance sees the same.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::extract::ws::Utf8Bytes;
+use sqlx::Row;
+use sqlx::postgres::{PgListener, PgPool};
+use tokio::sync::Notify;
+
+use super::Feed;
+use crate::broker::{Broker, Frame};
+use crate::error::AppError;
+use crate::matcher::BotCache;
+use crate::model::{BotCall, CallStart, Conversation, Event, Message, State, TurnQueue};
+use crate::ratelimit::Verdict;
+use crate::store::postgres::{CHANNEL, Notice, PostgresStore, insert_call, notice_payload};
+use crate::store::{StoreError, WriteOutcome};
+use crate::telemetry;
+use crate::turns::{Ticket, Turn};
+
+/// How long the writer waits for the echo of its batch before answering
+/// anyway (the change is committed; subscribers resync if they missed it).
+const ECHO_WAIT: Duration = Duration::from_secs(5);
+/// Heartbeats keep the listener's health known when nothing happens.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Without hearing anything for this long, the listener counts as down.
+const SILENCE: Duration = Duration::from_secs(4);
+/// How often a waiting turn looks again when no notification woke it.
+const TURN_POLL: Duration = Duration::from_millis(250);
+/// How often old call records, expired rows and spilled frames are pruned.
+const JANITOR: Duration = Duration::from_secs(10);
+
+pub struct PostgresFeed {
+    shared: Arc<Shared>,
+    store: Arc<PostgresStore>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+struct Shared {
+    pool: PgPool,
+    broker: Arc<Broker>,
+    bots: Arc<BotCache>,
+    instance: u64,
+    /// The last batch of this instance the listener heard the end of.
+    echoed: AtomicU64,
+    echo: Notify,
+    /// Milliseconds since `epoch` when the listener last heard anything.
+    heard: AtomicI64,
+    epoch: Instant,
+    listening: AtomicBool,
+    /// Rooms whose turn ended, to wake the turns waiting there.
+    turn_ended: Mutex<HashMap<String, Arc<Notify>>>,
+    rate: f64,
+    burst: f64,
+    turn_ttl: Duration,
+    keep_calls: usize,
+}
+
+impl Shared {
+    fn turn_waker(&self, room: &str) -> Arc<Notify> {
+        let mut map = self.turn_ended.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(map.entry(room.to_owned()).or_default())
+    }
+
+    fn heard_now(&self) {
+        let ms = self.epoch.elapsed().as_millis() as i64;
+        self.heard.store(ms, Ordering::Relaxed);
+    }
+
+    async fn notify(&self, notice: Notice) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let payload = notice_payload(&mut conn, notice).await?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+}
+
+impl PostgresFeed {
+    /// Starts the listener, the heartbeat and the janitor.
+    pub async fn start(
+        store: Arc<PostgresStore>,
+        broker: Arc<Broker>,
+        bots: Arc<BotCache>,
+        rate: f64,
+        burst: u32,
+        turn_ttl: Duration,
+        keep_calls: usize,
+    ) -> Result<PostgresFeed, StoreError> {
+        let shared = Arc::new(Shared {
+            pool: store.pool().clone(),
+            broker,
+            bots,
+            instance: store.instance(),
+            echoed: AtomicU64::new(store.committed_batches()),
+            echo: Notify::new(),
+            heard: AtomicI64::new(0),
+            epoch: Instant::now(),
+            listening: AtomicBool::new(false),
+            turn_ended: Mutex::new(HashMap::new()),
+            rate,
+            burst: f64::from(burst.max(1)),
+            turn_ttl,
+            keep_calls,
+        });
+        let mut listener = PgListener::connect_with(store.pool()).await?;
+        listener.listen(CHANNEL).await?;
+        shared.listening.store(true, Ordering::Relaxed);
+        shared.heard_now();
+        let tasks = vec![
+            tokio::spawn(listen(Arc::clone(&shared), listener)),
+            tokio::spawn(heartbeat(Arc::clone(&shared))),
+            tokio::spawn(janitor(Arc::clone(&shared))),
+        ];
+        Ok(PostgresFeed {
+            shared,
+            store,
+            tasks,
+        })
+    }
+}
+
+impl Drop for PostgresFeed {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The listener: never raced in `select!` or `timeout` (cancelling
+/// `try_recv` mid-reconnect would lose the sign that notifications may
+/// have been lost).
+async fn listen(shared: Arc<Shared>, mut listener: PgListener) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => {
+                if !shared.listening.swap(true, Ordering::Relaxed) {
+                    tracing::info!("listening to PostgreSQL again");
+                }
+                shared.heard_now();
+                match serde_json::from_str::<Notice>(notification.payload()) {
+                    Ok(notice) => handle(&shared, notice).await,
+                    Err(e) => tracing::warn!(error = %e, "unreadable notification"),
+                }
+            }
+            Ok(None) | Err(_) => {
+                // Notifications may have been lost: forget and resync.
+                if shared.listening.swap(false, Ordering::Relaxed) {
+                    tracing::warn!("lost PostgreSQL's notifications; resyncing");
+                }
+                metrics::counter!(telemetry::LISTENER_RESYNCS).increment(1);
+                shared.bots.invalidate_all();
+                shared.broker.resync_all();
+                shared.echo.notify_waiters();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+async fn handle(shared: &Shared, notice: Notice) {
+    match notice.k.as_str() {
+        "e" => {
+            if notice.n == Some(shared.instance) {
+                shared
+                    .echoed
+                    .fetch_max(notice.q.unwrap_or(0), Ordering::AcqRel);
+                shared.echo.notify_waiters();
+            }
+            return;
+        }
+        "h" => return,
+        "u" => {
+            shared.turn_waker(&notice.r).notify_waiters();
+            return;
+        }
+        "b" | "d" => {
+            shared.bots.invalidate(&notice.r);
+            if let Some(p) = &notice.p {
+                shared.bots.invalidate(p);
+            }
+        }
+        _ => {}
+    }
+    if notice.k == "m" {
+        metrics::counter!(telemetry::MESSAGES, "kind" => "any").increment(1);
+    }
+    if !shared.broker.has_subscribers(&notice.r) {
+        return;
+    }
+    let text = match (notice.f, notice.s, notice.k.as_str(), notice.i) {
+        (Some(f), _, _, _) => f,
+        (None, Some(spilled), _, _) => {
+            match sqlx::query("SELECT frame FROM spilled_frames WHERE id = $1")
+                .bind(spilled)
+                .fetch_optional(&shared.pool)
+                .await
+            {
+                Ok(Some(row)) => row.try_get(0).unwrap_or_default(),
+                _ => return,
+            }
+        }
+        (None, None, "m", Some(id)) => {
+            match sqlx::query("SELECT json FROM messages WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&shared.pool)
+                .await
+            {
+                Ok(Some(row)) => {
+                    let json: String = row.try_get(0).unwrap_or_default();
+                    format!(r#"{{"kind":"message","data":{json}}}"#)
+                }
+                // Cleared meanwhile: its clear follows.
+                _ => return,
+            }
+        }
+        _ => return,
+    };
+    let frame = Frame {
+        message_id: if notice.k == "m" { notice.i } else { None },
+        clear_point: if notice.k == "c" { notice.i } else { None },
+        text: Utf8Bytes::from(text),
+    };
+    shared.broker.publish_frame(&notice.r, frame);
+}
+
+async fn heartbeat(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tick.tick().await;
+        let mut notice = Notice::new("h", "");
+        notice.n = Some(shared.instance);
+        let _ = shared.notify(notice).await;
+    }
+}
+
+async fn janitor(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(JANITOR);
+    loop {
+        tick.tick().await;
+        let statements = [
+            "DELETE FROM calls_in_flight WHERE expires_at < now()",
+            "DELETE FROM spilled_frames WHERE created < now() - interval '1 minute'",
+            "DELETE FROM turns WHERE expires_at < now() - interval '1 minute'",
+        ];
+        for sql in statements {
+            let _ = sqlx::query(sql).execute(&shared.pool).await;
+        }
+        let _ = sqlx::query(
+            "DELETE FROM bot_calls WHERE id IN (SELECT id FROM (SELECT id, row_number() \
+             OVER (PARTITION BY room ORDER BY id DESC) AS newer FROM bot_calls) t WHERE newer > $1)",
+        )
+        .bind(shared.keep_calls as i64)
+        .execute(&shared.pool)
+        .await;
+        if let Ok(row) = sqlx::query("SELECT pg_notification_queue_usage()")
+            .fetch_one(&shared.pool)
+            .await
+        {
+            let usage: f64 = row.try_get(0).unwrap_or(0.0);
+            metrics::gauge!(telemetry::NOTIFY_QUEUE_USAGE).set(usage);
+        }
+    }
+}
+
+fn notice_for(event: &Event) -> Notice {
+    let mut notice = Notice::new("a", event.room());
+    notice.f = Some(event.to_frame_json());
+    notice
+}
+
+#[async_trait]
+impl Feed for PostgresFeed {
+    async fn committed(&self, _outcomes: &[WriteOutcome]) {
+        let batch = self.store.committed_batches();
+        let deadline = tokio::time::Instant::now() + ECHO_WAIT;
+        loop {
+            let notified = self.shared.echo.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.shared.echoed.load(Ordering::Acquire) >= batch
+                || !self.shared.listening.load(Ordering::Relaxed)
+            {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn announce(&self, event: Event) {
+        if let Err(e) = self.shared.notify(notice_for(&event)).await {
+            tracing::warn!(error = %e.0, "could not announce an event");
+        }
+    }
+
+    async fn next_call_id(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT nextval('bot_call_ids')")
+            .fetch_one(&self.shared.pool)
+            .await?
+            .try_get(0)?)
+    }
+
+    async fn call_started(&self, start: &CallStart) {
+        let result = async {
+            let mut tx = self.shared.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO calls_in_flight (id, room, start, expires_at) \
+                 VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+            )
+            .bind(start.id)
+            .bind(&start.room)
+            .bind(serde_json::to_string(start).unwrap_or_default())
+            .bind(self.shared.turn_ttl.as_secs_f64())
+            .execute(&mut *tx)
+            .await?;
+            let payload =
+                notice_payload(&mut tx, notice_for(&Event::BotCallStarted(start.clone()))).await?;
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e.0, "could not announce a call");
+        }
+    }
+
+    async fn call_finished(&self, record: BotCall, keep: bool) {
+        let result = async {
+            let mut tx = self.shared.pool.begin().await?;
+            sqlx::query("DELETE FROM calls_in_flight WHERE id = $1")
+                .bind(record.id)
+                .execute(&mut *tx)
+                .await?;
+            if keep {
+                insert_call(&mut tx, &record).await?;
+            }
+            let payload =
+                notice_payload(&mut tx, notice_for(&Event::BotCallFinished(record.clone())))
+                    .await?;
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            metrics::counter!(telemetry::BOT_CALL_RECORDS_LOST).increment(1);
+            tracing::warn!(error = %e.0, "could not record a call");
+        }
+    }
+
+    async fn calls_in_flight(&self, room: &str) -> Result<Vec<CallStart>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT start FROM calls_in_flight WHERE room = $1 AND expires_at > now() ORDER BY id",
+        )
+        .bind(room)
+        .fetch_all(&self.shared.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| serde_json::from_str(&r.try_get::<String, _>(0).ok()?).ok())
+            .collect())
+    }
+
+    async fn flush_calls(&self) -> Result<(), AppError> {
+        // Records are written with their announcement.
+        Ok(())
+    }
+
+    fn turn(
+        &self,
+        message: &Message,
+        before: Option<Conversation>,
+        registered: bool,
+    ) -> Option<Ticket> {
+        registered.then(|| {
+            let turn = SharedTurn {
+                shared: Arc::clone(&self.shared),
+                room: message.room.clone(),
+                message_id: message.id,
+                before,
+                running: None,
+                bot: None,
+            };
+            Ticket::new(Box::new(turn))
+        })
+    }
+
+    async fn admit(&self, room: &str) -> Result<Verdict, StoreError> {
+        if self.shared.rate <= 0.0 {
+            return Ok(Verdict::Allowed);
+        }
+        let (rate, burst) = (self.shared.rate, self.shared.burst);
+        let mut tx = self.shared.pool.begin().await?;
+        sqlx::query("INSERT INTO rooms (name) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(room)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(
+            "SELECT least($2, coalesce(rate_tokens, $2) + \
+                 greatest(0, extract(epoch FROM clock_timestamp() - coalesce(rate_at, clock_timestamp())))::float8 * $3), \
+                 rate_limiting \
+             FROM rooms WHERE name = $1 FOR UPDATE",
+        )
+        .bind(room)
+        .bind(burst)
+        .bind(rate)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut tokens: f64 = row.try_get(0)?;
+        let mut limiting: bool = row.try_get(1)?;
+        if tokens >= burst {
+            limiting = false;
+        }
+        let verdict = if tokens >= 1.0 {
+            tokens -= 1.0;
+            Verdict::Allowed
+        } else {
+            let first = !limiting;
+            limiting = true;
+            Verdict::Limited {
+                retry_after: Duration::from_secs_f64((1.0 - tokens) / rate),
+                first,
+            }
+        };
+        sqlx::query(
+            "UPDATE rooms SET rate_tokens = $2, rate_at = clock_timestamp(), rate_limiting = $3 \
+             WHERE name = $1",
+        )
+        .bind(room)
+        .bind(tokens)
+        .bind(limiting)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(verdict)
+    }
+
+    fn healthy(&self) -> Result<(), String> {
+        let silent_ms = self.shared.epoch.elapsed().as_millis() as i64
+            - self.shared.heard.load(Ordering::Relaxed);
+        if !self.shared.listening.load(Ordering::Relaxed) || silent_ms > SILENCE.as_millis() as i64
+        {
+            return Err(crate::texts::LISTENER_DOWN.to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// A turn in a database shared by several instances: its row in `turns`
+/// was registered with its message; it starts once the row before it is
+/// done (woken by the `u` notification, or by looking again every
+/// `TURN_POLL`), with the conversation that row left.
+struct SharedTurn {
+    shared: Arc<Shared>,
+    room: String,
+    message_id: i64,
+    before: Option<Conversation>,
+    /// The conversation it started with, once running.
+    running: Option<Option<Conversation>>,
+    bot: Option<(i64, String)>,
+}
+
+fn conversation(bot_id: Option<i64>, state: Option<String>) -> Option<Conversation> {
+    match (bot_id, state) {
+        (Some(bot_id), Some(s)) => State::from_stored(&s)
+            .ok()
+            .map(|state| Conversation { bot_id, state }),
+        _ => None,
+    }
+}
+
+impl SharedTurn {
+    /// Tells the room's subscribers how many wait (every instance's).
+    async fn announce_queue(&self) {
+        let waiting = sqlx::query("SELECT count(*) FROM turns WHERE room = $1 AND NOT done")
+            .bind(&self.room)
+            .fetch_one(&self.shared.pool)
+            .await
+            .and_then(|r| r.try_get::<i64, _>(0))
+            .unwrap_or(1);
+        let (bot_id, bot_name) = match &self.bot {
+            Some((id, name)) => (Some(*id), Some(name.clone())),
+            None => (None, None),
+        };
+        let event = Event::TurnQueue(TurnQueue {
+            room: self.room.clone(),
+            bot_id,
+            bot_name,
+            waiting: usize::try_from(waiting - 1).unwrap_or(0),
+        });
+        let _ = self.shared.notify(notice_for(&event)).await;
+    }
+
+    async fn end(shared: &Shared, room: &str, message_id: i64, left: Option<Conversation>) {
+        let (bot_id, state) = match &left {
+            Some(c) => (Some(c.bot_id), Some(c.state.python_json().to_owned())),
+            None => (None, None),
+        };
+        let result = async {
+            let mut tx = shared.pool.begin().await?;
+            sqlx::query(
+                "UPDATE turns SET done = true, after_bot_id = $3, after_state = $4 \
+                 WHERE room = $1 AND message_id = $2",
+            )
+            .bind(room)
+            .bind(message_id)
+            .bind(bot_id)
+            .bind(state)
+            .execute(&mut *tx)
+            .await?;
+            // Only the newest finished turn matters to the next one.
+            sqlx::query("DELETE FROM turns WHERE room = $1 AND done AND message_id < $2")
+                .bind(room)
+                .bind(message_id)
+                .execute(&mut *tx)
+                .await?;
+            let payload = notice_payload(&mut tx, Notice::new("u", room)).await?;
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e.0, room, "could not end a turn; it expires instead");
+        }
+    }
+}
+
+#[async_trait]
+impl Turn for SharedTurn {
+    async fn start(&mut self, limit: Duration) -> Result<Option<Conversation>, ()> {
+        if let Some(c) = &self.running {
+            return Ok(c.clone());
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        let waker = self.shared.turn_waker(&self.room);
+        let mut announced = false;
+        loop {
+            let woken = waker.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let previous = sqlx::query(
+                "SELECT done, expires_at > now(), after_bot_id, after_state FROM turns \
+                 WHERE room = $1 AND message_id < $2 ORDER BY message_id DESC LIMIT 1",
+            )
+            .bind(&self.room)
+            .bind(self.message_id)
+            .fetch_optional(&self.shared.pool)
+            .await
+            .map_err(|_| ())?;
+            let start = match previous {
+                None => Some(self.before.clone()),
+                Some(row) => {
+                    let done: bool = row.try_get(0).map_err(|_| ())?;
+                    let alive: bool = row.try_get(1).map_err(|_| ())?;
+                    if done {
+                        Some(conversation(
+                            row.try_get(2).map_err(|_| ())?,
+                            row.try_get(3).map_err(|_| ())?,
+                        ))
+                    } else if !alive {
+                        // Its instance is gone: go ahead as the room stands.
+                        return Err(());
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(conversation) = start {
+                let _ = sqlx::query(
+                    "UPDATE turns SET expires_at = now() + make_interval(secs => $3) \
+                     WHERE room = $1 AND message_id = $2",
+                )
+                .bind(&self.room)
+                .bind(self.message_id)
+                .bind(self.shared.turn_ttl.as_secs_f64())
+                .execute(&self.shared.pool)
+                .await;
+                self.running = Some(conversation.clone());
+                if announced {
+                    self.announce_queue().await;
+                }
+                return Ok(conversation);
+            }
+            if !announced {
+                announced = true;
+                self.announce_queue().await;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(());
+            }
+            let _ = tokio::time::timeout(TURN_POLL, woken).await;
+        }
+    }
+
+    fn serving(&mut self, bot_id: i64, bot_name: &str) {
+        self.bot = Some((bot_id, bot_name.to_owned()));
+    }
+
+    async fn finish(&mut self, left: Option<Conversation>) {
+        if self.running.take().is_some() {
+            Self::end(&self.shared, &self.room, self.message_id, left).await;
+            self.announce_queue().await;
+        }
+    }
+
+    fn abandon(&mut self) {
+        let (shared, room, id) = (Arc::clone(&self.shared), self.room.clone(), self.message_id);
+        match self.running.take() {
+            // Dropped while running: end it with what it started with, so
+            // the next turn is not held up until it expires.
+            Some(left) => {
+                tokio::spawn(async move { SharedTurn::end(&shared, &room, id, left).await });
+            }
+            // Dropped while waiting: it leaves the queue, and the turn
+            // after it waits for the one before it.
+            None => {
+                tokio::spawn(async move {
+                    let _ = sqlx::query("DELETE FROM turns WHERE room = $1 AND message_id = $2")
+                        .bind(&room)
+                        .bind(id)
+                        .execute(&shared.pool)
+                        .await;
+                    shared.turn_waker(&room).notify_waiters();
+                    let _ = shared.notify(Notice::new("u", &room)).await;
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,897 @@
+//! The PostgreSQL store, shared by any number of NeCSuS instances
+//! (`--db postgres://…`). SQL is built with sea-query's PostgreSQL builder;
+//! the schema is `migrations/postgres`. Every write transaction follows
+//! the rules of `design/scale-out.md`: make sure the rooms it touches have
+//! a row, lock those rows in name order, only then take message ids (from a
+//! sequence with CACHE 1), so within a room id order is commit order; and
+//! announce every change with NOTIFY in the same transaction, which
+//! PostgreSQL delivers on commit, in commit order (`feed::postgres` listens).
+//!
+//! The conversation a room is in lives on its row, read and updated inside
+//! the write transaction, and a person's message that needs a turn in it is
+//! registered in the same transaction (see `turns`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sea_query::{Expr, ExprTrait, Iden, OnConflict, Order, PostgresQueryBuilder, Query};
+use sea_query_sqlx::SqlxBinder;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
+
+use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
+use crate::model::{
+    Bot, BotCall, BotInput, Conversation, Event, Kind, Message, NewMessage, State, now_seconds,
+};
+
+/// The channel every instance listens on.
+pub const CHANNEL: &str = "necsus";
+/// PostgreSQL refuses notification payloads of 8,000 bytes or more; larger
+/// frames go by reference.
+pub const MAX_PAYLOAD: usize = 7_900;
+
+macro_rules! bound {
+    ($stmt:expr) => {{
+        let (sql, values) = $stmt.build_sqlx(PostgresQueryBuilder);
+        sqlx::query_with(AssertSqlSafe(sql), values)
+    }};
+}
+
+#[derive(Iden, Clone, Copy)]
+enum Messages {
+    Table,
+    Id,
+    Room,
+    Author,
+    Kind,
+    Text,
+    When,
+    Image,
+    Media,
+    Css,
+    Js,
+    FromBot,
+    BaseUrl,
+    State,
+    Json,
+}
+
+const MESSAGE_COLUMNS: [Messages; 13] = [
+    Messages::Id,
+    Messages::Room,
+    Messages::Author,
+    Messages::Kind,
+    Messages::Text,
+    Messages::When,
+    Messages::Image,
+    Messages::Media,
+    Messages::Css,
+    Messages::Js,
+    Messages::FromBot,
+    Messages::BaseUrl,
+    Messages::State,
+];
+
+#[derive(Iden, Clone, Copy)]
+enum Bots {
+    Table,
+    Id,
+    Room,
+    Name,
+    RespondsTo,
+    Url,
+}
+
+const BOT_COLUMNS: [Bots; 5] = [
+    Bots::Id,
+    Bots::Room,
+    Bots::Name,
+    Bots::RespondsTo,
+    Bots::Url,
+];
+
+#[derive(Iden, Clone, Copy)]
+enum Rooms {
+    Table,
+    Name,
+    ClearPoint,
+}
+
+#[derive(Iden, Clone, Copy)]
+enum BotCalls {
+    Table,
+    Id,
+    Room,
+    BotId,
+    Record,
+}
+
+pub struct PostgresStore {
+    pool: PgPool,
+    /// How long a registered turn may wait before others go ahead.
+    turn_ttl: Duration,
+    /// This instance, in the echo notification that ends each batch.
+    instance: u64,
+    /// The sequence number of the last batch this instance committed.
+    committed_batches: AtomicU64,
+}
+
+/// One notification, as every instance's listener reads it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Default)]
+pub struct Notice {
+    /// What happened: `m` message, `b` bot put, `d` bot deleted, `c`
+    /// clear, `a` announcement (calls, turn queues), `u` a turn ended,
+    /// `e` the end of one instance's batch, `h` a heartbeat.
+    pub k: String,
+    /// The room.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub r: String,
+    /// A second room whose bot cache changed (a bot moved out of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p: Option<String>,
+    /// The message id (`m`) or clear point (`c`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub i: Option<i64>,
+    /// The websocket frame, when it fits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f: Option<String>,
+    /// The frame's id in `spilled_frames`, when it did not fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s: Option<i64>,
+    /// Instance and batch sequence number (`e`, `h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<u64>,
+}
+
+impl Notice {
+    pub fn new(kind: &str, room: &str) -> Notice {
+        Notice {
+            k: kind.to_owned(),
+            r: room.to_owned(),
+            ..Notice::default()
+        }
+    }
+}
+
+/// The JSON text of a notice, with its frame inline when it fits, else
+/// spilled to `spilled_frames` (or, for a message, left to be read from
+/// the messages table by id).
+pub async fn notice_payload(
+    conn: &mut sqlx::PgConnection,
+    mut notice: Notice,
+) -> Result<String, StoreError> {
+    let text = serde_json::to_string(&notice).map_err(|e| StoreError(e.to_string()))?;
+    if text.len() <= MAX_PAYLOAD {
+        return Ok(text);
+    }
+    let frame = notice.f.take();
+    if notice.k != "m" {
+        let row = sqlx::query("INSERT INTO spilled_frames (frame) VALUES ($1) RETURNING id")
+            .bind(frame.unwrap_or_default())
+            .fetch_one(&mut *conn)
+            .await?;
+        notice.s = Some(row.try_get(0)?);
+    }
+    metrics::counter!(crate::telemetry::FRAMES_BY_REFERENCE).increment(1);
+    serde_json::to_string(&notice).map_err(|e| StoreError(e.to_string()))
+}
+
+/// Sends the payloads, in order, when the transaction commits.
+async fn notify_all(conn: &mut sqlx::PgConnection, payloads: &[String]) -> Result<(), StoreError> {
+    if payloads.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n",
+    )
+    .bind(CHANNEL)
+    .bind(payloads)
+    .fetch_all(conn)
+    .await?;
+    Ok(())
+}
+
+impl PostgresStore {
+    /// Connects, applies the migrations, and checks that message ids are
+    /// handed out one at a time (sequence cache 1).
+    #[tracing::instrument(skip(url))]
+    pub async fn open(url: &str, turn_ttl: Duration) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError(format!("the PostgreSQL URL is not valid: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError(format!("migrating the database failed: {e}")))?;
+        let cache: i64 = sqlx::query(
+            "SELECT cache_size FROM pg_sequences WHERE sequencename = 'message_ids' \
+             AND schemaname = current_schema()",
+        )
+        .fetch_one(&pool)
+        .await?
+        .try_get(0)?;
+        if cache != 1 {
+            return Err(StoreError(format!(
+                "the message_ids sequence caches {cache} ids per connection; it must be 1 \
+                 (ALTER SEQUENCE message_ids CACHE 1), or ids could reach subscribers out of order"
+            )));
+        }
+        Ok(PostgresStore {
+            pool,
+            turn_ttl,
+            instance: rand_instance(),
+            committed_batches: AtomicU64::new(0),
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// This instance's id in echo notifications.
+    pub fn instance(&self) -> u64 {
+        self.instance
+    }
+
+    /// The sequence number of the last batch this instance committed.
+    pub fn committed_batches(&self) -> u64 {
+        self.committed_batches.load(Ordering::Acquire)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn write_all(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The rooms this batch touches, a moved or deleted bot's included.
+        let mut rooms: BTreeSet<String> = BTreeSet::new();
+        for op in ops {
+            match op {
+                WriteOp::InsertMessage(m) => {
+                    rooms.insert(m.room.clone());
+                }
+                WriteOp::UpsertBot { bot, .. } => {
+                    rooms.insert(bot.room.clone());
+                    if let Some(id) = bot.id
+                        && let Some(b) = find_bot(&mut tx, id).await?
+                    {
+                        rooms.insert(b.room);
+                    }
+                }
+                WriteOp::DeleteBot(id) => {
+                    if let Some(b) = find_bot(&mut tx, *id).await? {
+                        rooms.insert(b.room);
+                    }
+                }
+                WriteOp::ClearRoom(room) => {
+                    rooms.insert(room.clone());
+                }
+            }
+        }
+        let names: Vec<String> = rooms.into_iter().collect();
+        sqlx::query("INSERT INTO rooms (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING")
+            .bind(&names)
+            .execute(&mut *tx)
+            .await?;
+        let locked = sqlx::query(
+            "SELECT name, conv_bot_id, conv_state FROM rooms WHERE name = ANY($1) \
+             ORDER BY name FOR UPDATE",
+        )
+        .bind(&names)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut conversations: HashMap<String, Option<Conversation>> = HashMap::new();
+        for row in &locked {
+            let name: String = row.try_get(0)?;
+            let bot_id: Option<i64> = row.try_get(1)?;
+            let state: Option<String> = row.try_get(2)?;
+            let conversation = match (bot_id, state) {
+                (Some(bot_id), Some(s)) => Some(Conversation {
+                    bot_id,
+                    state: State::from_stored(&s).map_err(StoreError)?,
+                }),
+                _ => None,
+            };
+            conversations.insert(name, conversation);
+        }
+        let mut changed: BTreeSet<String> = BTreeSet::new();
+        // Rooms whose turn run was checked in this batch: whether one runs.
+        let mut turn_runs: HashMap<String, bool> = HashMap::new();
+        let mut outcomes = Vec::with_capacity(ops.len());
+        let mut payloads = Vec::with_capacity(ops.len() + 1);
+        for op in ops {
+            let outcome = match op {
+                WriteOp::InsertMessage(m) => {
+                    let before = conversations.get(&m.room).cloned().flatten();
+                    let message = insert_message(&mut tx, m).await?;
+                    conversations.insert(m.room.clone(), Conversation::after(&message));
+                    changed.insert(m.room.clone());
+                    let mut turn = false;
+                    if message.kind == Kind::User {
+                        let running = match turn_runs.get(&m.room) {
+                            Some(r) => *r,
+                            None => turn_running(&mut tx, &m.room).await?,
+                        };
+                        if before.is_some() || running {
+                            if !running {
+                                // A new run: what earlier runs left is moot.
+                                sqlx::query("DELETE FROM turns WHERE room = $1")
+                                    .bind(&m.room)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
+                            register_turn(&mut tx, &message, before.as_ref(), self.turn_ttl)
+                                .await?;
+                            turn = true;
+                        }
+                        turn_runs.insert(m.room.clone(), running || turn);
+                    }
+                    let mut notice = Notice::new("m", &message.room);
+                    notice.i = Some(message.id);
+                    notice.f = Some(Event::Message(message.clone()).to_frame_json());
+                    payloads.push(notice_payload(&mut tx, notice).await?);
+                    WriteOutcome::Message {
+                        message,
+                        before: Some(before),
+                        turn,
+                    }
+                }
+                WriteOp::UpsertBot {
+                    bot,
+                    max_bots_per_room,
+                } => {
+                    let outcome = upsert_bot(&mut tx, bot, *max_bots_per_room).await?;
+                    if let WriteOutcome::Bot { bot, previous } = &outcome {
+                        if let Some(prev) = previous.as_ref().filter(|p| p.room != bot.room) {
+                            let mut notice = Notice::new("d", &prev.room);
+                            notice.f = Some(Event::DeleteBot(prev.clone()).to_frame_json());
+                            payloads.push(notice_payload(&mut tx, notice).await?);
+                        }
+                        let mut notice = Notice::new("b", &bot.room);
+                        notice.f = Some(Event::PutBot(bot.clone()).to_frame_json());
+                        payloads.push(notice_payload(&mut tx, notice).await?);
+                    }
+                    outcome
+                }
+                WriteOp::DeleteBot(id) => {
+                    let outcome = delete_bot(&mut tx, *id).await?;
+                    if let WriteOutcome::Deleted(Some(bot)) = &outcome {
+                        let mut notice = Notice::new("d", &bot.room);
+                        notice.f = Some(Event::DeleteBot(bot.clone()).to_frame_json());
+                        payloads.push(notice_payload(&mut tx, notice).await?);
+                    }
+                    outcome
+                }
+                WriteOp::ClearRoom(room) => {
+                    let outcome = clear_room(&mut tx, room).await?;
+                    if let WriteOutcome::Cleared {
+                        last_cleared_id: Some(last),
+                        ..
+                    } = &outcome
+                    {
+                        conversations.insert(room.clone(), None);
+                        changed.insert(room.clone());
+                        let mut notice = Notice::new("c", room);
+                        notice.i = Some(*last);
+                        notice.f = Some(
+                            Event::ClearMessages {
+                                room: room.clone(),
+                                last_cleared_id: *last,
+                            }
+                            .to_frame_json(),
+                        );
+                        payloads.push(notice_payload(&mut tx, notice).await?);
+                    }
+                    outcome
+                }
+            };
+            outcomes.push(outcome);
+        }
+        for room in &changed {
+            let (bot_id, state) = match conversations.get(room).cloned().flatten() {
+                Some(c) => (Some(c.bot_id), Some(c.state.python_json().to_owned())),
+                None => (None, None),
+            };
+            sqlx::query("UPDATE rooms SET conv_bot_id = $2, conv_state = $3 WHERE name = $1")
+                .bind(room)
+                .bind(bot_id)
+                .bind(state)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let batch = self.committed_batches.load(Ordering::Acquire) + 1;
+        let mut echo = Notice::new("e", "");
+        echo.n = Some(self.instance);
+        echo.q = Some(batch);
+        payloads.push(serde_json::to_string(&echo).map_err(|e| StoreError(e.to_string()))?);
+        notify_all(&mut tx, &payloads).await?;
+        tx.commit().await?;
+        self.committed_batches.store(batch, Ordering::Release);
+        Ok(outcomes)
+    }
+}
+
+fn rand_instance() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+async fn turn_running(tx: &mut Transaction<'_, Postgres>, room: &str) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT EXISTS (SELECT 1 FROM turns WHERE room = $1 AND NOT done AND expires_at > now())",
+    )
+    .bind(room)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+async fn register_turn(
+    tx: &mut Transaction<'_, Postgres>,
+    message: &Message,
+    before: Option<&Conversation>,
+    ttl: Duration,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO turns (room, message_id, before_bot_id, before_state, expires_at) \
+         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+    )
+    .bind(&message.room)
+    .bind(message.id)
+    .bind(before.map(|c| c.bot_id))
+    .bind(before.map(|c| c.state.python_json().to_owned()))
+    .bind(ttl.as_secs_f64())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_message(
+    tx: &mut Transaction<'_, Postgres>,
+    m: &NewMessage,
+) -> Result<Message, StoreError> {
+    let id: i64 = sqlx::query("SELECT nextval('message_ids')")
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+    let when = (now_seconds() * 1000.0).round() / 1000.0;
+    let message = Message {
+        id,
+        room: m.room.clone(),
+        author: m.author.clone(),
+        kind: m.kind(),
+        text: m.text.clone(),
+        when,
+        image: m.image.clone(),
+        media: m.media.clone(),
+        css: m.css.clone(),
+        js: m.js.clone(),
+        from_bot: m.from_bot,
+        base_url: m.base_url.clone(),
+        state: m.state.clone(),
+    };
+    let json = serde_json::to_string(&message).map_err(|e| StoreError(e.to_string()))?;
+    bound!(
+        Query::insert()
+            .into_table(Messages::Table)
+            .columns(MESSAGE_COLUMNS.iter().copied().chain([Messages::Json]))
+            .values_panic([
+                id.into(),
+                message.room.clone().into(),
+                message.author.clone().into(),
+                message.kind.as_str().into(),
+                message.text.clone().into(),
+                when.into(),
+                message.image.clone().into(),
+                message.media.clone().into(),
+                message.css.clone().into(),
+                message.js.clone().into(),
+                message.from_bot.into(),
+                message.base_url.clone().into(),
+                message
+                    .state
+                    .as_ref()
+                    .map(|s| s.python_json().to_owned())
+                    .into(),
+                json.into(),
+            ])
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(message)
+}
+
+fn message_from_row(row: &PgRow) -> Result<Message, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let state: Option<String> = row.try_get("state")?;
+    Ok(Message {
+        id: row.try_get("id")?,
+        room: row.try_get("room")?,
+        author: row.try_get("author")?,
+        kind: Kind::parse(&kind).ok_or_else(|| StoreError(format!("unknown kind {kind:?}")))?,
+        text: row.try_get("text")?,
+        when: row.try_get("when")?,
+        image: row.try_get("image")?,
+        media: row.try_get("media")?,
+        css: row.try_get("css")?,
+        js: row.try_get("js")?,
+        from_bot: row.try_get("from_bot")?,
+        base_url: row.try_get("base_url")?,
+        state: match state {
+            Some(s) => Some(State::from_stored(&s).map_err(StoreError)?),
+            None => None,
+        },
+    })
+}
+
+fn bot_from_row(row: &PgRow) -> Result<Bot, StoreError> {
+    Ok(Bot {
+        id: row.try_get("id")?,
+        room: row.try_get("room")?,
+        name: row.try_get("name")?,
+        responds_to: row.try_get("responds_to")?,
+        url: row.try_get("url")?,
+    })
+}
+
+async fn find_bot(conn: &mut sqlx::PgConnection, id: i64) -> Result<Option<Bot>, StoreError> {
+    bound!(
+        Query::select()
+            .columns(BOT_COLUMNS)
+            .from(Bots::Table)
+            .and_where(Expr::col(Bots::Id).eq(id))
+    )
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(bot_from_row)
+    .transpose()
+}
+
+async fn upsert_bot(
+    tx: &mut Transaction<'_, Postgres>,
+    input: &BotInput,
+    max_bots_per_room: usize,
+) -> Result<WriteOutcome, StoreError> {
+    let previous = match input.id {
+        Some(id) => find_bot(tx, id).await?,
+        None => None,
+    };
+    let entering_room = previous.as_ref().is_none_or(|p| p.room != input.room);
+    if entering_room {
+        let row = bound!(
+            Query::select()
+                .expr(Expr::col(Bots::Id).count())
+                .from(Bots::Table)
+                .and_where(Expr::col(Bots::Room).eq(input.room.as_str()))
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        let count: i64 = row.try_get(0)?;
+        if usize::try_from(count).unwrap_or(0) >= max_bots_per_room {
+            return Ok(WriteOutcome::BotLimitReached);
+        }
+    }
+    let id = match &previous {
+        Some(p) => {
+            bound!(
+                Query::update()
+                    .table(Bots::Table)
+                    .values([
+                        (Bots::Room, input.room.clone().into()),
+                        (Bots::Name, input.name.clone().into()),
+                        (Bots::RespondsTo, input.responds_to.clone().into()),
+                        (Bots::Url, input.url.clone().into()),
+                    ])
+                    .and_where(Expr::col(Bots::Id).eq(p.id))
+            )
+            .execute(&mut **tx)
+            .await?;
+            p.id
+        }
+        None => {
+            let row = bound!(
+                Query::insert()
+                    .into_table(Bots::Table)
+                    .columns([Bots::Room, Bots::Name, Bots::RespondsTo, Bots::Url])
+                    .values_panic([
+                        input.room.clone().into(),
+                        input.name.clone().into(),
+                        input.responds_to.clone().into(),
+                        input.url.clone().into(),
+                    ])
+                    .returning_col(Bots::Id)
+            )
+            .fetch_one(&mut **tx)
+            .await?;
+            row.try_get(0)?
+        }
+    };
+    Ok(WriteOutcome::Bot {
+        bot: Bot {
+            id,
+            room: input.room.clone(),
+            name: input.name.clone(),
+            responds_to: input.responds_to.clone(),
+            url: input.url.clone(),
+        },
+        previous,
+    })
+}
+
+async fn delete_bot(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+) -> Result<WriteOutcome, StoreError> {
+    let Some(bot) = find_bot(tx, id).await? else {
+        return Ok(WriteOutcome::Deleted(None));
+    };
+    bound!(
+        Query::delete()
+            .from_table(Bots::Table)
+            .and_where(Expr::col(Bots::Id).eq(id))
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(WriteOutcome::Deleted(Some(bot)))
+}
+
+async fn clear_room(
+    tx: &mut Transaction<'_, Postgres>,
+    room: &str,
+) -> Result<WriteOutcome, StoreError> {
+    let row = bound!(
+        Query::select()
+            .expr(Expr::col(Messages::Id).max())
+            .from(Messages::Table)
+            .and_where(Expr::col(Messages::Room).eq(room))
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    let last: Option<i64> = row.try_get(0)?;
+    if let Some(last) = last {
+        bound!(
+            Query::update()
+                .table(Rooms::Table)
+                .value(Rooms::ClearPoint, last)
+                .and_where(Expr::col(Rooms::Name).eq(room))
+        )
+        .execute(&mut **tx)
+        .await?;
+        bound!(
+            Query::delete()
+                .from_table(Messages::Table)
+                .and_where(Expr::col(Messages::Room).eq(room))
+        )
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(WriteOutcome::Cleared {
+        room: room.to_owned(),
+        last_cleared_id: last,
+    })
+}
+
+/// Characters of message JSON one history page holds at most (at least one
+/// message): as for SQLite.
+const PAGE_MAX_CHARS: i64 = 4 << 20;
+
+#[async_trait]
+impl Store for PostgresStore {
+    #[tracing::instrument(skip_all, fields(ops = ops.len()))]
+    async fn write(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.write_all(ops).await
+    }
+
+    async fn record_calls(
+        &self,
+        calls: &[BotCall],
+        _keep_per_room: usize,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for call in calls {
+            insert_call(&mut tx, call).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn message_page(
+        &self,
+        room: &str,
+        after: i64,
+        limit: usize,
+        separator: &str,
+    ) -> Result<Option<JsonPage>, StoreError> {
+        let row = sqlx::query(
+            "SELECT max(id), count(*), string_agg(json, $4 ORDER BY id) FROM ( \
+               SELECT id, json FROM ( \
+                 SELECT id, json, sum(length(json)) OVER (ORDER BY id) AS upto FROM ( \
+                   SELECT id, json FROM messages WHERE room = $1 AND id > $2 ORDER BY id LIMIT $3 \
+                 ) page \
+               ) counted WHERE upto - length(json) < $5 \
+             ) bounded",
+        )
+        .bind(room)
+        .bind(after)
+        .bind(limit as i64)
+        .bind(separator)
+        .bind(PAGE_MAX_CHARS)
+        .fetch_one(&self.pool)
+        .await?;
+        let count: i64 = row.try_get(1)?;
+        if count == 0 {
+            return Ok(None);
+        }
+        Ok(Some(JsonPage {
+            last_id: row.try_get(0)?,
+            count: usize::try_from(count).unwrap_or(0),
+            joined: row.try_get(2)?,
+        }))
+    }
+
+    async fn latest_message_before(
+        &self,
+        room: &str,
+        before: i64,
+    ) -> Result<Option<Message>, StoreError> {
+        bound!(
+            Query::select()
+                .columns(MESSAGE_COLUMNS)
+                .from(Messages::Table)
+                .and_where(Expr::col(Messages::Room).eq(room))
+                .and_where(Expr::col(Messages::Id).lt(before))
+                .order_by(Messages::Id, Order::Desc)
+                .limit(1)
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(message_from_row)
+        .transpose()
+    }
+
+    async fn bots(&self, room: Option<&str>) -> Result<Vec<Bot>, StoreError> {
+        let mut q = Query::select();
+        q.columns(BOT_COLUMNS).from(Bots::Table);
+        if let Some(room) = room {
+            q.and_where(Expr::col(Bots::Room).eq(room));
+        }
+        q.order_by(Bots::Id, Order::Asc);
+        let rows = bound!(q).fetch_all(&self.pool).await?;
+        rows.iter().map(bot_from_row).collect()
+    }
+
+    async fn bot(&self, id: i64) -> Result<Option<Bot>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        find_bot(&mut conn, id).await
+    }
+
+    async fn bot_calls(
+        &self,
+        room: &str,
+        bot_id: Option<i64>,
+        since: i64,
+        keep: usize,
+    ) -> Result<Vec<BotCall>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT record FROM ( \
+               SELECT id, bot_id, record FROM bot_calls WHERE room = $1 ORDER BY id DESC LIMIT $2 \
+             ) newest WHERE id > $3 AND ($4::bigint IS NULL OR bot_id = $4) ORDER BY id",
+        )
+        .bind(room)
+        .bind(keep as i64)
+        .bind(since)
+        .bind(bot_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| parse_call(&r.try_get::<String, _>(0)?))
+            .collect()
+    }
+
+    async fn bot_call(&self, id: i64) -> Result<Option<BotCall>, StoreError> {
+        let row = bound!(
+            Query::select()
+                .column(BotCalls::Record)
+                .from(BotCalls::Table)
+                .and_where(Expr::col(BotCalls::Id).eq(id))
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| parse_call(&r.try_get::<String, _>(0)?))
+            .transpose()
+    }
+
+    async fn max_bot_call_id(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT coalesce(max(id), 0) FROM bot_calls")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn newest_message_id(&self, room: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT max(id) FROM messages WHERE room = $1")
+            .bind(room)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn id_in_restore_gap(&self, _id: i64) -> Result<bool, StoreError> {
+        // Restores are pg_restore's business; ids come from one sequence.
+        Ok(false)
+    }
+
+    async fn clear_point(&self, room: &str) -> Result<Option<i64>, StoreError> {
+        Ok(bound!(
+            Query::select()
+                .column(Rooms::ClearPoint)
+                .from(Rooms::Table)
+                .and_where(Expr::col(Rooms::Name).eq(room))
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| row.try_get::<Option<i64>, _>(0))
+        .transpose()?
+        .flatten())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    fn tracks_conversations(&self) -> bool {
+        true
+    }
+}
+
+fn parse_call(json: &str) -> Result<BotCall, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError(format!("a bot-call record is unreadable: {e}")))
+}
+
+/// Adds a call's record to the log.
+pub async fn insert_call(conn: &mut sqlx::PgConnection, call: &BotCall) -> Result<(), StoreError> {
+    let record = serde_json::to_string(call).map_err(|e| StoreError(e.to_string()))?;
+    bound!(
+        Query::insert()
+            .into_table(BotCalls::Table)
+            .columns([
+                BotCalls::Id,
+                BotCalls::Room,
+                BotCalls::BotId,
+                BotCalls::Record
+            ])
+            .values_panic([
+                call.id.into(),
+                call.room.clone().into(),
+                call.bot_id.into(),
+                record.into(),
+            ])
+            .on_conflict(OnConflict::column(BotCalls::Id).do_nothing().to_owned())
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
