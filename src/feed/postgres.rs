@@ -202,9 +202,6 @@ async fn handle(shared: &Shared, notice: Notice) {
         }
         _ => {}
     }
-    if notice.k == "m" {
-        metrics::counter!(telemetry::MESSAGES, "kind" => "any").increment(1);
-    }
     if !shared.broker.has_subscribers(&notice.r) {
         return;
     }
@@ -291,7 +288,13 @@ fn notice_for(event: &Event) -> Notice {
 
 #[async_trait]
 impl Feed for PostgresFeed {
-    async fn committed(&self, _outcomes: &[WriteOutcome]) {
+    async fn committed(&self, outcomes: &[WriteOutcome]) {
+        for outcome in outcomes {
+            if let WriteOutcome::Message { message, .. } = outcome {
+                metrics::counter!(telemetry::MESSAGES, "kind" => message.kind.as_str())
+                    .increment(1);
+            }
+        }
         let batch = self.store.committed_batches();
         let deadline = tokio::time::Instant::now() + ECHO_WAIT;
         loop {
@@ -511,7 +514,19 @@ impl SharedTurn {
             .unwrap_or(1);
         let (bot_id, bot_name) = match &self.bot {
             Some((id, name)) => (Some(*id), Some(name.clone())),
-            None => (None, None),
+            // A waiting turn: the run's bot, as its first turn found it.
+            None => sqlx::query(
+                "SELECT b.id, b.name FROM turns t JOIN bots b ON b.id = t.before_bot_id \
+                 WHERE t.room = $1 ORDER BY t.message_id DESC LIMIT 1",
+            )
+            .bind(&self.room)
+            .fetch_optional(&self.shared.pool)
+            .await
+            .ok()
+            .flatten()
+            .map_or((None, None), |r| {
+                (r.try_get(0).ok(), r.try_get::<String, _>(1).ok())
+            }),
         };
         let event = Event::TurnQueue(TurnQueue {
             room: self.room.clone(),

@@ -421,6 +421,24 @@ impl PostgresStore {
     }
 }
 
+/// PostgreSQL's text cannot hold U+0000, which SQLite and JSON can: the
+/// columns get U+FFFD in its place, while the message's JSON (what the
+/// API and websockets serve) keeps it, escaped.
+fn pg_text(s: &str) -> Expr {
+    if s.contains('\0') {
+        Expr::val(s.replace('\0', "\u{FFFD}"))
+    } else {
+        Expr::val(s)
+    }
+}
+
+fn pg_opt_text(s: &Option<String>) -> Expr {
+    match s {
+        Some(s) => pg_text(s),
+        None => Expr::val(Option::<String>::None),
+    }
+}
+
 fn rand_instance() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -496,16 +514,16 @@ async fn insert_message(
             .values_panic([
                 id.into(),
                 message.room.clone().into(),
-                message.author.clone().into(),
+                pg_text(&message.author),
                 message.kind.as_str().into(),
-                message.text.clone().into(),
+                pg_text(&message.text),
                 when.into(),
-                message.image.clone().into(),
-                message.media.clone().into(),
-                message.css.clone().into(),
-                message.js.clone().into(),
+                pg_opt_text(&message.image),
+                pg_opt_text(&message.media),
+                pg_opt_text(&message.css),
+                pg_opt_text(&message.js),
                 message.from_bot.into(),
-                message.base_url.clone().into(),
+                pg_opt_text(&message.base_url),
                 message
                     .state
                     .as_ref()
@@ -597,9 +615,9 @@ async fn upsert_bot(
                     .table(Bots::Table)
                     .values([
                         (Bots::Room, input.room.clone().into()),
-                        (Bots::Name, input.name.clone().into()),
-                        (Bots::RespondsTo, input.responds_to.clone().into()),
-                        (Bots::Url, input.url.clone().into()),
+                        (Bots::Name, pg_text(&input.name)),
+                        (Bots::RespondsTo, pg_opt_text(&input.responds_to)),
+                        (Bots::Url, pg_text(&input.url)),
                     ])
                     .and_where(Expr::col(Bots::Id).eq(p.id))
             )
@@ -614,9 +632,9 @@ async fn upsert_bot(
                     .columns([Bots::Room, Bots::Name, Bots::RespondsTo, Bots::Url])
                     .values_panic([
                         input.room.clone().into(),
-                        input.name.clone().into(),
-                        input.responds_to.clone().into(),
-                        input.url.clone().into(),
+                        pg_text(&input.name),
+                        pg_opt_text(&input.responds_to),
+                        pg_text(&input.url),
                     ])
                     .returning_col(Bots::Id)
             )

@@ -32,11 +32,74 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// The PostgreSQL cluster tests may use: an administrator's URL, from
+/// `NECSUS_TEST_POSTGRES` (`tests/run-all.sh` starts a throwaway cluster
+/// and sets it).
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("NECSUS_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Whether this run puts the suites on PostgreSQL
+/// (`NECSUS_TEST_BACKEND=postgres`) instead of SQLite.
+pub fn backend_is_postgres() -> bool {
+    std::env::var("NECSUS_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// The admin URL, or `None` after a loud SKIPPING line; under CI a missing
+/// cluster fails the test instead.
+pub fn postgres_or_skip(test: &str) -> Option<String> {
+    let url = postgres_admin_url();
+    if url.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run {test} on PostgreSQL, but NECSUS_TEST_POSTGRES is not set"
+        );
+        eprintln!(
+            "!!! SKIPPING {test}: NECSUS_TEST_POSTGRES is not set (tests/run-all.sh starts a \
+             throwaway PostgreSQL cluster and sets it)"
+        );
+    }
+    url
+}
+
+/// A new, empty database in the test cluster; its URL.
+pub async fn fresh_postgres_db(admin: &str) -> String {
+    use sqlx::Connection;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "necsus_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut admin_conn = sqlx::PgConnection::connect(admin)
+        .await
+        .expect("the test cluster answers");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin_conn)
+        .await
+        .expect("a test database");
+    let _ = admin_conn.close().await;
+    let mut url = url::Url::parse(admin).expect("the test cluster's URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     necsus::botcall::install_crypto_provider();
     let dir = tempfile::tempdir().expect("temporary directory");
+    let db = match (backend_is_postgres(), postgres_admin_url()) {
+        (true, Some(admin)) => fresh_postgres_db(&admin).await,
+        (true, None) => panic!("NECSUS_TEST_BACKEND=postgres needs NECSUS_TEST_POSTGRES"),
+        (false, _) => dir.path().join("necsus.db").to_string_lossy().into_owned(),
+    };
     let mut config = Config {
-        db: dir.path().join("necsus.db").to_string_lossy().into_owned(),
+        db,
         bot_timeout: Duration::from_secs(5),
         shutdown_grace: Duration::from_secs(5),
         // Tests post far faster than people type; the rate limit's own
