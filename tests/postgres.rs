@@ -1,0 +1,390 @@
+//! Several instances on one PostgreSQL database (SPEC §7, design
+//! `scale-out.md`): every rule holds whichever instance a request reaches.
+//! Needs a PostgreSQL cluster (`NECSUS_TEST_POSTGRES`, which
+//! `tests/run-all.sh` sets up); without it these print a loud SKIPPING
+//! line, and under CI they fail.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// `n` instances on one fresh database.
+async fn instances(
+    test: &str,
+    n: usize,
+    configure: impl Fn(&mut necsus::config::Config),
+) -> Option<Vec<Arc<TestApp>>> {
+    let admin = postgres_or_skip(test)?;
+    let url = fresh_postgres_db(&admin).await;
+    let mut apps = Vec::new();
+    for _ in 0..n {
+        let url = url.clone();
+        apps.push(Arc::new(
+            spawn_app_with(|c| {
+                c.db = url;
+                configure(c);
+            })
+            .await,
+        ));
+    }
+    Some(apps)
+}
+
+/// Reads message frames until `count` messages arrived (bounded wait).
+async fn read_messages(ws: &mut Ws, count: usize) -> Vec<Value> {
+    let mut got = Vec::new();
+    while got.len() < count {
+        match ws.next_event(Duration::from_secs(30)).await {
+            Some(WsEvent::Frame(f)) if f["kind"] == "message" => got.push(f["data"].clone()),
+            Some(WsEvent::Frame(_)) => {}
+            other => panic!("stream ended after {} of {count}: {other:?}", got.len()),
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_deliver_every_message_exactly_once_in_order() {
+    let Some(apps) = instances(
+        "three_instances_deliver_every_message_exactly_once_in_order",
+        3,
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
+    let rooms = ["shared-a", "shared-b"];
+    // A subscriber on every instance for every room.
+    let mut subscribers = Vec::new();
+    for app in &apps {
+        for room in rooms {
+            subscribers.push((room, app.subscribe(room, None).await));
+        }
+    }
+    // Concurrent posters on all three instances into both rooms.
+    let per_poster = 40;
+    let mut posters = Vec::new();
+    for (i, app) in apps.iter().enumerate() {
+        for room in rooms {
+            for p in 0..2 {
+                let app = Arc::clone(app);
+                posters.push(tokio::spawn(async move {
+                    for n in 0..per_poster {
+                        app.say(room, &format!("i{i} p{p} n{n}")).await;
+                    }
+                }));
+            }
+        }
+    }
+    for p in posters {
+        p.await.unwrap();
+    }
+    let expected = apps.len() * 2 * per_poster;
+    let mut sequences: HashMap<&str, Vec<Vec<i64>>> = HashMap::new();
+    for (room, ws) in &mut subscribers {
+        let got = read_messages(ws, expected).await;
+        let ids: Vec<i64> = got.iter().map(|m| m["id"].as_i64().unwrap()).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "{room}: out of order or repeated"
+        );
+        assert!(got.iter().all(|m| m["room"] == *room));
+        ws.assert_quiet(Duration::from_millis(300)).await;
+        sequences.entry(room).or_default().push(ids);
+    }
+    for room in rooms {
+        let stored: Vec<i64> = apps[0]
+            .messages(room)
+            .await
+            .iter()
+            .map(|m| m["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(stored.len(), expected);
+        for seq in &sequences[room] {
+            assert_eq!(
+                seq, &stored,
+                "{room}: every subscriber sees the stored sequence"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_bot_added_through_one_instance_answers_a_post_through_another() {
+    let Some(apps) = instances(
+        "a_bot_added_through_one_instance_answers_a_post_through_another",
+        2,
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
+    let bot = recording_bot(|_, _| Answer::json(json!({"text": "here"}))).await;
+    // Warm B's bot cache for the room first: the change must reach it.
+    apps[1].say("r", "anyone?").await;
+    apps[0]
+        .add_bot("r", "Helper", &bot.url("/h"), Some("help"))
+        .await;
+    let sent = apps[1].say("r", "help me").await;
+    let replies = apps[1].messages_after("r", &sent).await;
+    assert_eq!(texts(&replies), ["here"]);
+    // And a deletion through B stops it answering through A.
+    let bots = apps[1].get("/api/bots?room=r").await.1;
+    apps[1]
+        .delete("/api/actions/bot", json!({"id": bots[0]["id"]}))
+        .await;
+    let sent = apps[0].say("r", "help again").await;
+    assert!(apps[0].messages_after("r", &sent).await.is_empty());
+}
+
+#[tokio::test]
+async fn conversations_and_turns_hold_across_instances() {
+    let Some(apps) = instances("conversations_and_turns_hold_across_instances", 2, |_| {}).await
+    else {
+        return;
+    };
+    let bot = recording_bot(|_, payload| {
+        let n = payload["state"].as_i64().unwrap_or(0) + 1;
+        let text = payload["text"].as_str().unwrap_or_default();
+        Answer::json(json!({"text": format!("count {n} for {text}"), "state": n}))
+            .after(Duration::from_millis(1500))
+    })
+    .await;
+    apps[0]
+        .add_bot("turns", "Counter", &bot.url("/c"), Some("^start"))
+        .await;
+    apps[0].say("turns", "start").await;
+    let mut ws = apps[1].subscribe("turns", None).await;
+    // "answer A" through the first instance, "answer B" through the second
+    // while the bot is still answering A.
+    let first = Arc::clone(&apps[0]);
+    let a = tokio::spawn(async move { first.say("turns", "answer A").await });
+    loop {
+        if let Some(WsEvent::Frame(f)) = ws.next_event(Duration::from_secs(20)).await
+            && f["kind"] == "message"
+            && f["data"]["text"] == "answer A"
+        {
+            break;
+        }
+    }
+    apps[1].say("turns", "answer B").await;
+    a.await.unwrap();
+    let seen: Vec<(String, Value)> = bot
+        .calls()
+        .iter()
+        .map(|c| {
+            (
+                c.body["text"].as_str().unwrap().to_owned(),
+                c.body["state"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("start".to_owned(), Value::Null),
+            ("answer A".to_owned(), json!(1)),
+            ("answer B".to_owned(), json!(2)),
+        ]
+    );
+    let calls = bot.calls();
+    assert!(
+        calls[2].received >= calls[1].answered,
+        "B waited for A's reply"
+    );
+}
+
+#[tokio::test]
+async fn calls_in_flight_and_the_call_log_are_seen_from_every_instance() {
+    let Some(apps) = instances(
+        "calls_in_flight_and_the_call_log_are_seen_from_every_instance",
+        2,
+        |_| {},
+    )
+    .await
+    else {
+        return;
+    };
+    let bot = recording_bot(|_, _| {
+        Answer::json(json!({"text": "slow"})).after(Duration::from_millis(1500))
+    })
+    .await;
+    apps[0]
+        .add_bot("log", "Slow", &bot.url("/s"), Some("go"))
+        .await;
+    let poster = Arc::clone(&apps[0]);
+    let post = tokio::spawn(async move { poster.say("log", "go").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A browser connecting to the other instance mid-call is told of it.
+    let mut late = apps[1].subscribe("log", None).await;
+    let mut started = None;
+    while let Some(WsEvent::Frame(f)) = late.next_event(Duration::from_secs(5)).await {
+        if f["kind"] == "bot_call_started" {
+            started = Some(f);
+            break;
+        }
+    }
+    let started = started.expect("the call in flight on the other instance");
+    assert_eq!(started["data"]["bot_name"], "Slow");
+    // When it finishes, the log of the other instance lists it at once.
+    loop {
+        match late.next_event(Duration::from_secs(10)).await {
+            Some(WsEvent::Frame(f)) if f["kind"] == "bot_call_finished" => break,
+            Some(WsEvent::Frame(_)) => {}
+            other => panic!("no bot_call_finished: {other:?}"),
+        }
+    }
+    let (_, log) = apps[1].get("/api/bot-calls?room=log").await;
+    assert_eq!(log.as_array().unwrap().len(), 1, "{log}");
+    assert_eq!(log[0]["id"], started["data"]["id"]);
+    post.await.unwrap();
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_shared_by_the_instances() {
+    let Some(apps) = instances("the_rate_limit_is_shared_by_the_instances", 3, |c| {
+        c.room_rate_limit = 1.0;
+        c.room_rate_burst = 9;
+    })
+    .await
+    else {
+        return;
+    };
+    let mut statuses = Vec::new();
+    for n in 0..15 {
+        let (status, _) = apps[n % 3]
+            .post(
+                "/api/actions/message",
+                json!({"room": "busy", "author": "script", "text": format!("{n}")}),
+            )
+            .await;
+        statuses.push(status.as_u16());
+    }
+    let accepted = statuses.iter().filter(|s| **s == 200).count();
+    assert!((9..=10).contains(&accepted), "{statuses:?}");
+    assert!(statuses[12..].iter().all(|s| *s == 429), "{statuses:?}");
+    let told = apps[2]
+        .messages("busy")
+        .await
+        .iter()
+        .filter(|m| m["kind"] == "system")
+        .count();
+    assert_eq!(told, 1, "told once, whichever instance refused first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listener_resyncs_and_subscribers_lose_nothing() {
+    let Some(admin) = postgres_or_skip("a_lost_listener_resyncs_and_subscribers_lose_nothing")
+    else {
+        return;
+    };
+    let url = fresh_postgres_db(&admin).await;
+    let db_name = url::Url::parse(&url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let u = url.clone();
+    let a = Arc::new(spawn_app_with(|c| c.db = u).await);
+    let u = url.clone();
+    let b = Arc::new(spawn_app_with(|c| c.db = u).await);
+    let total = 200;
+    let poster = Arc::clone(&a);
+    let posting = tokio::spawn(async move {
+        for n in 0..total {
+            poster.say("lossless", &format!("m{n}")).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    // A subscriber on B that resumes with `since` whenever it is closed.
+    let reader = Arc::clone(&b);
+    let reading = tokio::spawn(async move {
+        let mut ids: Vec<i64> = Vec::new();
+        let mut resumes = 0;
+        while ids.len() < total {
+            let since = ids.last().copied();
+            let mut ws = reader.subscribe("lossless", since).await;
+            loop {
+                match ws.next_event(Duration::from_secs(30)).await {
+                    Some(WsEvent::Frame(f)) if f["kind"] == "message" => {
+                        ids.push(f["data"]["id"].as_i64().unwrap());
+                        if ids.len() == total {
+                            break;
+                        }
+                    }
+                    Some(WsEvent::Frame(_)) => {}
+                    Some(WsEvent::Closed(_)) | None => {
+                        resumes += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        (ids, resumes)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill every listening connection to this database, twice.
+    for _ in 0..2 {
+        use sqlx::Connection;
+        let mut admin_conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND query ILIKE 'LISTEN%'",
+        )
+        .bind(&db_name)
+        .execute(&mut admin_conn)
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    posting.await.unwrap();
+    let (ids, resumes) = tokio::time::timeout(Duration::from_secs(60), reading)
+        .await
+        .expect("the subscriber caught up")
+        .unwrap();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "no repeats, in order");
+    let stored: Vec<i64> = a
+        .messages("lossless")
+        .await
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, stored, "nothing lost");
+    assert!(resumes >= 1, "the subscriber was told to resync");
+    let (status, _) = b.get("/healthz").await;
+    assert_eq!(status, 200, "healthy again once the listener hears");
+}
+
+#[tokio::test]
+async fn start_up_refuses_a_message_id_sequence_that_caches_ids() {
+    let Some(admin) = postgres_or_skip("start_up_refuses_a_message_id_sequence_that_caches_ids")
+    else {
+        return;
+    };
+    let url = fresh_postgres_db(&admin).await;
+    let u = url.clone();
+    let app = spawn_app_with(|c| c.db = u).await;
+    app.say("r", "hi").await;
+    app.shutdown.cancel();
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("ALTER SEQUENCE message_ids CACHE 20")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    necsus::botcall::install_crypto_provider();
+    let error = necsus::store::PostgresStore::open(&url, Duration::from_secs(5))
+        .await
+        .err()
+        .expect("refused");
+    assert!(error.0.contains("CACHE 1"), "{}", error.0);
+}
