@@ -388,3 +388,192 @@ async fn start_up_refuses_a_message_id_sequence_that_caches_ids() {
         .expect("refused");
     assert!(error.0.contains("CACHE 1"), "{}", error.0);
 }
+
+/// Posts `count` messages into `room` through `base`, retrying a post the
+/// server did not acknowledge; returns the acknowledged ids.
+async fn post_all(base: String, room: &'static str, tag: &'static str, count: usize) -> Vec<i64> {
+    let http = reqwest::Client::new();
+    let mut acked = Vec::new();
+    for n in 0..count {
+        for _attempt in 0..200 {
+            let sent = http
+                .post(format!("{base}/api/actions/message"))
+                .timeout(Duration::from_secs(10))
+                .json(&json!({"room": room, "author": tag, "text": format!("{tag} {n}")}))
+                .send()
+                .await;
+            if let Ok(response) = sent
+                && response.status() == 200
+                && let Ok(body) = response.json::<Value>().await
+            {
+                acked.push(body["id"].as_i64().unwrap());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_one_instance_loses_no_acknowledged_message() {
+    let Some(admin) = postgres_or_skip("kill_9_of_one_instance_loses_no_acknowledged_message")
+    else {
+        return;
+    };
+    necsus::botcall::install_crypto_provider();
+    let url = fresh_postgres_db(&admin).await;
+    let mut doomed = Binary::start(&url, free_port()).await;
+    let survivor = Binary::start(&url, free_port()).await;
+    let http = reqwest::Client::new();
+    let acked = Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let mut posters = Vec::new();
+    for base in [doomed.base.clone(), survivor.base.clone()] {
+        let (http, acked) = (http.clone(), Arc::clone(&acked));
+        posters.push(tokio::spawn(async move {
+            for n in 0..100_000 {
+                let Ok(response) = http
+                    .post(format!("{base}/api/actions/message"))
+                    .json(&json!({"room": "crash", "author": "p", "text": format!("{n}")}))
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                let Ok(body) = response.json::<Value>().await else {
+                    return;
+                };
+                match body["id"].as_i64() {
+                    Some(id) => acked.lock().unwrap().push(id),
+                    None => return,
+                }
+            }
+        }));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 100 {
+        assert!(std::time::Instant::now() < deadline, "posting got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    doomed.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for p in posters {
+        p.abort();
+    }
+    let acknowledged: Vec<i64> = acked.lock().unwrap().clone();
+    let stored: std::collections::HashSet<i64> = http
+        .get(format!("{}/api/messages?room=crash", survivor.base))
+        .send()
+        .await
+        .unwrap()
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    for id in &acknowledged {
+        assert!(stored.contains(id), "acknowledged message {id} is stored");
+    }
+}
+
+/// A PostgreSQL cluster of this test's own, for restarting it.
+struct OwnCluster {
+    dir: String,
+    url: String,
+}
+
+impl OwnCluster {
+    fn start(name: &str) -> Option<OwnCluster> {
+        let dir = format!("/tmp/necsus-test-pg-{name}-{}", std::process::id());
+        let out =
+            std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pg-cluster.sh"))
+                .arg("start")
+                .env("NECSUS_TEST_PG_DIR", &dir)
+                .output()
+                .ok()?;
+        out.status.success().then(|| OwnCluster {
+            dir,
+            url: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        })
+    }
+
+    fn run(&self, what: &str) {
+        let status =
+            std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pg-cluster.sh"))
+                .arg(what)
+                .env("NECSUS_TEST_PG_DIR", &self.dir)
+                .status()
+                .unwrap();
+        assert!(status.success(), "pg-cluster.sh {what}");
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        self.run("stop");
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_restart_mid_stream_loses_and_repeats_nothing() {
+    if postgres_or_skip("a_postgresql_restart_mid_stream_loses_and_repeats_nothing").is_none() {
+        return;
+    }
+    let cluster = OwnCluster::start("restart").expect("a cluster of the test's own");
+    let url = fresh_postgres_db(&cluster.url).await;
+    let u = url.clone();
+    let a = Arc::new(spawn_app_with(|c| c.db = u).await);
+    let u = url.clone();
+    let b = Arc::new(spawn_app_with(|c| c.db = u).await);
+    let total = 150;
+    let posting = tokio::spawn(post_all(a.base.clone(), "restart", "a", total));
+    let reader = Arc::clone(&b);
+    let reading = tokio::spawn(async move {
+        let mut ids: Vec<i64> = Vec::new();
+        while ids.len() < total {
+            let since = ids.last().copied();
+            let mut ws = reader.subscribe_url(&reader.ws_url("restart", since)).await;
+            loop {
+                match ws.next_event(Duration::from_secs(30)).await {
+                    Some(WsEvent::Frame(f)) if f["kind"] == "message" => {
+                        ids.push(f["data"]["id"].as_i64().unwrap());
+                        if ids.len() == total {
+                            break;
+                        }
+                    }
+                    Some(WsEvent::Frame(_)) => {}
+                    Some(WsEvent::Closed(_)) | None => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        break;
+                    }
+                }
+            }
+        }
+        ids
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    cluster.run("restart");
+    let acknowledged = posting.await.unwrap();
+    assert_eq!(
+        acknowledged.len(),
+        total,
+        "every message was acknowledged in the end"
+    );
+    let ids = tokio::time::timeout(Duration::from_secs(90), reading)
+        .await
+        .expect("the subscriber caught up")
+        .unwrap();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "no repeats, in order");
+    let stored: Vec<i64> = b
+        .messages("restart")
+        .await
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, stored, "nothing lost");
+    for id in &acknowledged {
+        assert!(stored.contains(id));
+    }
+}

@@ -27,8 +27,34 @@ if ! python3 -c 'import flask, gunicorn, brotli' 2>/dev/null; then
     python3 -m pip install -q -r tests/pybots/requirements.txt
 fi
 
-step "cargo test (server, example bots, benchmark smoke run)"
+# A throwaway PostgreSQL cluster for the PostgreSQL tests, unless one is
+# given in NECSUS_TEST_POSTGRES.
+if [ -z "${NECSUS_TEST_POSTGRES:-}" ]; then
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    step "installing Debian's postgresql for the PostgreSQL tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  step "starting a throwaway PostgreSQL cluster"
+  if url=$(tests/pg-cluster.sh start); then
+    export NECSUS_TEST_POSTGRES="$url"
+    trap 'tests/pg-cluster.sh stop' EXIT
+  elif [ -n "${CI:-}" ]; then
+    echo "PostgreSQL could not be started and CI is set: its tests cannot be skipped" >&2
+    exit 1
+  else
+    echo "!!! SKIPPING the PostgreSQL tests: no PostgreSQL server could be started" >&2
+  fi
+fi
+
+step "cargo test (server, example bots, benchmark smoke run; tests/postgres.rs on PostgreSQL)"
 cargo test --workspace --locked
+
+if [ -n "${NECSUS_TEST_POSTGRES:-}" ]; then
+  step "cargo test: the API, bots, conversations, websocket, calls and hardening suites again, on PostgreSQL"
+  NECSUS_TEST_BACKEND=postgres cargo test --locked -p necsus \
+    --test api --test bots --test conversations --test websocket --test calls \
+    --test hardening --test ratelimit --test bot_http --test python_bots
+fi
 
 if [ -f client/package.json ]; then
   if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

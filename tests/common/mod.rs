@@ -318,7 +318,7 @@ pub struct Binary {
 
 impl Binary {
     /// Starts it and waits until it answers.
-    pub async fn start(db: &std::path::Path, port: u16) -> Binary {
+    pub async fn start(db: impl AsRef<std::ffi::OsStr>, port: u16) -> Binary {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_necsus"))
             .args([
                 "--bind",
