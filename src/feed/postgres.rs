@@ -514,9 +514,11 @@ impl SharedTurn {
             .unwrap_or(1);
         let (bot_id, bot_name) = match &self.bot {
             Some((id, name)) => (Some(*id), Some(name.clone())),
-            // A waiting turn: the run's bot, as its first turn found it.
+            // A waiting turn: the run's bot, as the newest turn that knows
+            // it (the one before it, or the run's first) says.
             None => sqlx::query(
-                "SELECT b.id, b.name FROM turns t JOIN bots b ON b.id = t.before_bot_id \
+                "SELECT b.id, b.name FROM turns t \
+                 JOIN bots b ON b.id = coalesce(t.after_bot_id, t.before_bot_id) \
                  WHERE t.room = $1 ORDER BY t.message_id DESC LIMIT 1",
             )
             .bind(&self.room)

@@ -305,23 +305,48 @@ impl PostgresStore {
             conversations.insert(name, conversation);
         }
         let mut changed: BTreeSet<String> = BTreeSet::new();
-        // Rooms whose turn run was checked in this batch: whether one runs.
+        // Whether a run of turns is under way in each room (one query for
+        // the batch; updated as this batch registers turns).
+        let running_rows = sqlx::query(
+            "SELECT DISTINCT room FROM turns WHERE room = ANY($1) AND NOT done \
+             AND expires_at > now()",
+        )
+        .bind(&names)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut turn_runs: HashMap<String, bool> = HashMap::new();
+        for row in &running_rows {
+            turn_runs.insert(row.try_get(0)?, true);
+        }
         let mut outcomes = Vec::with_capacity(ops.len());
         let mut payloads = Vec::with_capacity(ops.len() + 1);
+        let count = ops
+            .iter()
+            .filter(|op| matches!(op, WriteOp::InsertMessage(_)))
+            .count();
+        let mut ids = take_ids(&mut tx, count).await?.into_iter();
+        let when = (now_seconds() * 1000.0).round() / 1000.0;
+        // Messages not inserted yet: written in one statement before any
+        // other change (a clear must see them) and at the end.
+        let mut pending: Vec<Message> = Vec::new();
         for op in ops {
+            if !matches!(op, WriteOp::InsertMessage(_)) && !pending.is_empty() {
+                insert_messages(&mut tx, &pending).await?;
+                pending.clear();
+            }
             let outcome = match op {
                 WriteOp::InsertMessage(m) => {
                     let before = conversations.get(&m.room).cloned().flatten();
-                    let message = insert_message(&mut tx, m).await?;
+                    let id = ids
+                        .next()
+                        .ok_or_else(|| StoreError("no message id left".to_owned()))?;
+                    let message = new_message(m, id, when);
+                    pending.push(message.clone());
                     conversations.insert(m.room.clone(), Conversation::after(&message));
                     changed.insert(m.room.clone());
                     let mut turn = false;
                     if message.kind == Kind::User {
-                        let running = match turn_runs.get(&m.room) {
-                            Some(r) => *r,
-                            None => turn_running(&mut tx, &m.room).await?,
-                        };
+                        let running = turn_runs.get(&m.room).copied().unwrap_or(false);
                         if before.is_some() || running {
                             if !running {
                                 // A new run: what earlier runs left is moot.
@@ -397,17 +422,27 @@ impl PostgresStore {
             };
             outcomes.push(outcome);
         }
-        for room in &changed {
-            let (bot_id, state) = match conversations.get(room).cloned().flatten() {
-                Some(c) => (Some(c.bot_id), Some(c.state.python_json().to_owned())),
-                None => (None, None),
-            };
-            sqlx::query("UPDATE rooms SET conv_bot_id = $2, conv_state = $3 WHERE name = $1")
-                .bind(room)
-                .bind(bot_id)
-                .bind(state)
-                .execute(&mut *tx)
-                .await?;
+        insert_messages(&mut tx, &pending).await?;
+        if !changed.is_empty() {
+            let mut room_names = Vec::with_capacity(changed.len());
+            let mut bot_ids: Vec<Option<i64>> = Vec::with_capacity(changed.len());
+            let mut states: Vec<Option<String>> = Vec::with_capacity(changed.len());
+            for room in &changed {
+                let conversation = conversations.get(room).cloned().flatten();
+                room_names.push(room.clone());
+                bot_ids.push(conversation.as_ref().map(|c| c.bot_id));
+                states.push(conversation.map(|c| c.state.python_json().to_owned()));
+            }
+            sqlx::query(
+                "UPDATE rooms SET conv_bot_id = v.b, conv_state = v.s \
+                 FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(n, b, s) \
+                 WHERE rooms.name = v.n",
+            )
+            .bind(&room_names)
+            .bind(&bot_ids)
+            .bind(&states)
+            .execute(&mut *tx)
+            .await?;
         }
         let batch = self.committed_batches.load(Ordering::Acquire) + 1;
         let mut echo = Notice::new("e", "");
@@ -452,16 +487,6 @@ fn rand_instance() -> u64 {
     h.finish()
 }
 
-async fn turn_running(tx: &mut Transaction<'_, Postgres>, room: &str) -> Result<bool, StoreError> {
-    let row = sqlx::query(
-        "SELECT EXISTS (SELECT 1 FROM turns WHERE room = $1 AND NOT done AND expires_at > now())",
-    )
-    .bind(room)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(row.try_get(0)?)
-}
-
 async fn register_turn(
     tx: &mut Transaction<'_, Postgres>,
     message: &Message,
@@ -482,16 +507,25 @@ async fn register_turn(
     Ok(())
 }
 
-async fn insert_message(
-    tx: &mut Transaction<'_, Postgres>,
-    m: &NewMessage,
-) -> Result<Message, StoreError> {
-    let id: i64 = sqlx::query("SELECT nextval('message_ids')")
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)?;
-    let when = (now_seconds() * 1000.0).round() / 1000.0;
-    let message = Message {
+/// Takes `n` message ids, ascending (the rooms are locked already).
+async fn take_ids(tx: &mut Transaction<'_, Postgres>, n: usize) -> Result<Vec<i64>, StoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query("SELECT nextval('message_ids') FROM generate_series(1, $1)")
+        .bind(n as i64)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut ids: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+fn new_message(m: &NewMessage, id: i64, when: f64) -> Message {
+    Message {
         id,
         room: m.room.clone(),
         author: m.author.clone(),
@@ -505,19 +539,31 @@ async fn insert_message(
         from_bot: m.from_bot,
         base_url: m.base_url.clone(),
         state: m.state.clone(),
-    };
-    let json = serde_json::to_string(&message).map_err(|e| StoreError(e.to_string()))?;
-    bound!(
-        Query::insert()
+    }
+}
+
+/// Most rows in one INSERT (14 bound values each).
+const MAX_ROWS_PER_INSERT: usize = 256;
+
+/// Inserts a run of messages with multi-row statements.
+async fn insert_messages(
+    tx: &mut Transaction<'_, Postgres>,
+    run: &[Message],
+) -> Result<(), StoreError> {
+    for part in run.chunks(MAX_ROWS_PER_INSERT) {
+        let mut insert = Query::insert();
+        insert
             .into_table(Messages::Table)
-            .columns(MESSAGE_COLUMNS.iter().copied().chain([Messages::Json]))
-            .values_panic([
-                id.into(),
+            .columns(MESSAGE_COLUMNS.iter().copied().chain([Messages::Json]));
+        for message in part {
+            let json = serde_json::to_string(message).map_err(|e| StoreError(e.to_string()))?;
+            insert.values_panic([
+                message.id.into(),
                 message.room.clone().into(),
                 pg_text(&message.author),
                 message.kind.as_str().into(),
                 pg_text(&message.text),
-                when.into(),
+                message.when.into(),
                 pg_opt_text(&message.image),
                 pg_opt_text(&message.media),
                 pg_opt_text(&message.css),
@@ -530,11 +576,11 @@ async fn insert_message(
                     .map(|s| s.python_json().to_owned())
                     .into(),
                 json.into(),
-            ])
-    )
-    .execute(&mut **tx)
-    .await?;
-    Ok(message)
+            ]);
+        }
+        bound!(insert).execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 fn message_from_row(row: &PgRow) -> Result<Message, StoreError> {
