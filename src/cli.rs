@@ -34,6 +34,20 @@ enum Command {
     /// Check a backup and put it in place as the database (the server must
     /// be stopped); the replaced database is kept aside.
     Restore(RestoreArgs),
+    /// Copy a SQLite database into an empty PostgreSQL database, to move a
+    /// school to several instances (see README: "Outgrowing one machine").
+    CopyDb(CopyDbArgs),
+}
+
+#[derive(Args, Debug)]
+struct CopyDbArgs {
+    /// The SQLite database to copy.
+    #[arg(long, default_value = "necsus.db")]
+    from: PathBuf,
+    /// The PostgreSQL database to copy into (postgres://…); it must hold no
+    /// NeCSuS data yet.
+    #[arg(long)]
+    to: String,
 }
 
 #[derive(Args, Debug)]
@@ -215,7 +229,60 @@ fn block_on<T>(f: impl Future<Output = T>) -> Result<T, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
+/// What to say when `backup`/`restore` are given a PostgreSQL URL.
+fn postgres_tools(command: &str, db: &std::path::Path) -> Option<std::process::ExitCode> {
+    let url = db.to_string_lossy();
+    if !crate::app::is_postgres_url(&url) {
+        return None;
+    }
+    let tool = match command {
+        "backup" => format!(
+            "pg_dump --format=custom --file necsus-$(date -u +%Y-%m-%dT%H-%M-%SZ).dump '{url}'"
+        ),
+        _ => format!("pg_restore --clean --if-exists --dbname '{url}' necsus-….dump"),
+    };
+    eprintln!(
+        "necsus {command}: this database is PostgreSQL, whose own tools do this safely while \
+         the servers run:\n  {tool}\n(`necsus {command}` handles SQLite files.)"
+    );
+    Some(std::process::ExitCode::from(2))
+}
+
+fn run_copy_db(args: CopyDbArgs) -> std::process::ExitCode {
+    if !crate::app::is_postgres_url(&args.to) {
+        eprintln!("necsus copy-db: --to must be a postgres:// URL");
+        return std::process::ExitCode::from(2);
+    }
+    let mut last_shown = std::time::Instant::now();
+    let copied = block_on(crate::copydb::copy(&args.from, &args.to, |done, total| {
+        if done == total || last_shown.elapsed() > Duration::from_millis(500) {
+            last_shown = std::time::Instant::now();
+            eprintln!("copied {done} of {total} messages");
+        }
+    }))
+    .and_then(|r| r);
+    match copied {
+        Ok(c) => {
+            println!(
+                "copied {} messages, {} bots and {} rooms from {}",
+                c.messages,
+                c.bots,
+                c.rooms,
+                args.from.display()
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("necsus copy-db: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn run_backup(args: BackupArgs) -> std::process::ExitCode {
+    if let Some(code) = postgres_tools("backup", &args.db) {
+        return code;
+    }
     match block_on(crate::backup::backup(&args.db, &args.dir, args.keep)).and_then(|r| r) {
         Ok(path) => {
             println!("{}", path.display());
@@ -229,6 +296,9 @@ fn run_backup(args: BackupArgs) -> std::process::ExitCode {
 }
 
 fn run_restore(args: RestoreArgs) -> std::process::ExitCode {
+    if let Some(code) = postgres_tools("restore", &args.db) {
+        return code;
+    }
     match block_on(crate::backup::restore(&args.backup, &args.db)).and_then(|r| r) {
         Ok(done) => {
             println!(
@@ -256,6 +326,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Serve(args)) => args,
         Some(Command::Backup(args)) => return run_backup(args),
         Some(Command::Restore(args)) => return run_restore(args),
+        Some(Command::CopyDb(args)) => return run_copy_db(args),
         None => cli.serve,
     };
     init_logging(&args.log, args.log_format);

@@ -13,6 +13,7 @@ pub mod calllog;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod copydb;
 pub mod error;
 pub mod feed;
 pub mod http;

@@ -577,3 +577,94 @@ async fn a_postgresql_restart_mid_stream_loses_and_repeats_nothing() {
         assert!(stored.contains(id));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_db_moves_a_school_from_sqlite_to_postgresql() {
+    let Some(admin) = postgres_or_skip("copy_db_moves_a_school_from_sqlite_to_postgresql") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("school.db");
+    let s = sqlite.to_string_lossy().into_owned();
+    let old = spawn_app_with(|c| c.db = s).await;
+    let bot = recording_bot(|_, payload| {
+        let n = payload["state"].as_i64().unwrap_or(0) + 1;
+        Answer::json(json!({"text": format!("count {n}"), "state": n}))
+    })
+    .await;
+    old.add_bot("quiz", "Counter", &bot.url("/c"), Some("^start"))
+        .await;
+    old.say("quiz", "start").await;
+    old.say("cleared", "gone soon").await;
+    old.post(
+        "/api/actions/clear-room-messages",
+        json!({"room": "cleared"}),
+    )
+    .await;
+    old.say("cleared", "after the clear").await;
+    let before_quiz = old.get("/api/messages?room=quiz").await.1;
+    let before_cleared = old.get("/api/messages?room=cleared").await.1;
+    let bots_before = old.get("/api/bots").await.1;
+    old.shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while !old.task.is_finished() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    let target = fresh_postgres_db(&admin).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_necsus"))
+        .args(["copy-db", "--from"])
+        .arg(&sqlite)
+        .args(["--to", &target])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("copied 3 of 3 messages"));
+    // A second copy into the same database is refused.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_necsus"))
+        .args(["copy-db", "--from"])
+        .arg(&sqlite)
+        .args(["--to", &target])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds"));
+
+    let t = target.clone();
+    let new = spawn_app_with(|c| c.db = t).await;
+    assert_eq!(new.get("/api/messages?room=quiz").await.1, before_quiz);
+    assert_eq!(
+        new.get("/api/messages?room=cleared").await.1,
+        before_cleared
+    );
+    assert_eq!(new.get("/api/bots").await.1, bots_before);
+    // The conversation carries on, and new ids continue above the old.
+    let sent = new.say("quiz", "next").await;
+    let newest_old = before_cleared.as_array().unwrap().last().unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert!(sent["id"].as_i64().unwrap() > newest_old);
+    assert_eq!(bot.calls().last().unwrap().body["state"], 1);
+    // A browser that saw the cleared messages is told to clear.
+    let mut ws = new.subscribe("cleared", Some(1)).await;
+    assert_eq!(ws.next().await["kind"], "clear_messages");
+
+    // backup and restore point to PostgreSQL's own tools.
+    let backup = std::process::Command::new(env!("CARGO_BIN_EXE_necsus"))
+        .args(["backup", "--db", &target])
+        .output()
+        .unwrap();
+    assert!(!backup.status.success());
+    assert!(String::from_utf8_lossy(&backup.stderr).contains("pg_dump"));
+    let restore = std::process::Command::new(env!("CARGO_BIN_EXE_necsus"))
+        .args(["restore", "x.dump", "--db", &target])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&restore.stderr).contains("pg_restore"));
+}
