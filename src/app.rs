@@ -39,7 +39,7 @@ enum Backend {
     },
     Postgres {
         store: Arc<PostgresStore>,
-        _feed: Arc<PostgresFeed>,
+        feed: Arc<PostgresFeed>,
     },
 }
 
@@ -72,7 +72,7 @@ pub async fn serve(
             );
             let backend = Backend::Postgres {
                 store: Arc::clone(&store),
-                _feed: Arc::clone(&feed),
+                feed: Arc::clone(&feed),
             };
             (store, feed, backend)
         } else {
@@ -164,7 +164,10 @@ pub async fn serve(
             }
             store.close().await;
         }
-        Backend::Postgres { store, .. } => store.close().await,
+        Backend::Postgres { store, feed } => {
+            feed.stop().await;
+            store.close().await;
+        }
     }
     tracing::info!("NeCSuS stopped");
     Ok(())

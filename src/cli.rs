@@ -235,17 +235,34 @@ fn postgres_tools(command: &str, db: &std::path::Path) -> Option<std::process::E
     if !crate::app::is_postgres_url(&url) {
         return None;
     }
-    let tool = match command {
+    let url = redact(&url);
+    let advice = match command {
         "backup" => format!(
-            "pg_dump --format=custom --file necsus-$(date -u +%Y-%m-%dT%H-%M-%SZ).dump '{url}'"
+            "PostgreSQL's own tool takes a consistent dump while the servers run:\n  \
+             pg_dump --format=custom --file necsus-$(date -u +%Y-%m-%dT%H-%M-%SZ).dump '{url}'"
         ),
-        _ => format!("pg_restore --clean --if-exists --dbname '{url}' necsus-….dump"),
+        _ => format!(
+            "stop every instance, then use PostgreSQL's own tool:\n  \
+             pg_restore --clean --if-exists --dbname '{url}' necsus-….dump\n\
+             and keep message ids above those browsers saw: before restoring note \
+             `SELECT last_value FROM message_ids`, after it `SELECT setval('message_ids', <that value>)`"
+        ),
     };
     eprintln!(
-        "necsus {command}: this database is PostgreSQL, whose own tools do this safely while \
-         the servers run:\n  {tool}\n(`necsus {command}` handles SQLite files.)"
+        "necsus {command}: this database is PostgreSQL; {advice}\n(`necsus {command}` handles SQLite files.)"
     );
     Some(std::process::ExitCode::from(2))
+}
+
+/// A database URL fit for logs: any password replaced by `***`.
+pub fn redact(db: &str) -> String {
+    match url::Url::parse(db) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => db.to_owned(),
+    }
 }
 
 fn run_copy_db(args: CopyDbArgs) -> std::process::ExitCode {
@@ -354,7 +371,7 @@ pub fn main() -> std::process::ExitCode {
         };
         let token = CancellationToken::new();
         tokio::spawn(shutdown_signal(token.clone()));
-        let db = config.db.clone();
+        let db = redact(&config.db);
         match crate::app::serve(listener, config, token).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {

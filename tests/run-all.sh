@@ -50,7 +50,7 @@ step "cargo test (server, example bots, benchmark smoke run; tests/postgres.rs o
 cargo test --workspace --locked
 
 if [ -n "${NECSUS_TEST_POSTGRES:-}" ]; then
-  step "cargo test: the API, bots, conversations, websocket, calls and hardening suites again, on PostgreSQL"
+  step "cargo test: the API, bots, conversations, websocket, calls, hardening, rate-limit, HTTP-client and Python-bot suites again, on PostgreSQL"
   NECSUS_TEST_BACKEND=postgres cargo test --locked -p necsus \
     --test api --test bots --test conversations --test websocket --test calls \
     --test hardening --test ratelimit --test bot_http --test python_bots

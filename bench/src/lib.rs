@@ -12,6 +12,7 @@ pub mod plan;
 pub mod post;
 pub mod recording;
 pub mod report;
+pub mod scaleout;
 pub mod stats;
 
 use std::time::{SystemTime, UNIX_EPOCH};

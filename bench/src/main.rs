@@ -11,7 +11,8 @@ use necsus_bench::report::Reporter;
 #[command(
     name = "necsus-bench",
     about = "Benchmarks a running NeCSuS server on this machine",
-    after_help = "Scenarios: post, history, bot, recording, fanout, catchup, memory, ceiling, all.\n\
+    after_help = "Scenarios: post, history, bot, recording, fanout, catchup, memory, ceiling, all;\n\
+                  scaleout (with --postgres and/or --instances).\n\
                   One JSON line per measurement goes to stdout, a table to stderr."
 )]
 struct Args {
@@ -25,6 +26,13 @@ struct Args {
     /// recording scenario (the bot-call log's cost).
     #[arg(long)]
     compare: Option<String>,
+    /// One NeCSuS instance on PostgreSQL, for the scaleout scenario.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Several instances on one PostgreSQL behind one address (Caddy), for
+    /// the scaleout scenario.
+    #[arg(long)]
+    instances: Option<String>,
     /// Server process id, for the memory scenario.
     #[arg(long)]
     pid: Option<u32>,
@@ -49,7 +57,11 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::SUCCESS;
     }
     let args = Args::parse();
-    for base in std::iter::once(&args.base).chain(&args.compare) {
+    for base in std::iter::once(&args.base)
+        .chain(&args.compare)
+        .chain(&args.postgres)
+        .chain(&args.instances)
+    {
         if let Err(e) = necsus_bench::check_loopback(base) {
             eprintln!("necsus-bench: {e}");
             return std::process::ExitCode::from(2);
@@ -67,6 +79,9 @@ fn main() -> std::process::ExitCode {
         plan.recording_round = plan.duration.mul_f64(0.3);
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    if args.scenario == "scaleout" {
+        return runtime.block_on(scaleout(&args, &plan));
+    }
     runtime.block_on(async move {
         let server = Server::new(&args.base, 64);
         let compare = args.compare.as_deref().map(|base| Server::new(base, 64));
@@ -87,4 +102,57 @@ fn main() -> std::process::ExitCode {
             }
         }
     })
+}
+
+/// The same work on the SQLite server (`--base`), one PostgreSQL instance
+/// (`--postgres`) and several behind one address (`--instances`).
+async fn scaleout(args: &Args, plan: &Plan) -> std::process::ExitCode {
+    let mut servers = vec![("sqlite", Server::new(&args.base, 1100))];
+    if let Some(url) = &args.postgres {
+        servers.push(("postgres-one", Server::new(url, 1100)));
+    }
+    if let Some(url) = &args.instances {
+        servers.push(("postgres-many", Server::new(url, 1100)));
+    }
+    if servers.len() < 2 {
+        eprintln!("necsus-bench: scaleout needs --postgres and/or --instances");
+        return std::process::ExitCode::from(2);
+    }
+    let mut out = Reporter::default();
+    for (_, s) in &servers {
+        match s.room_rate_limit().await {
+            Ok(r) if r > 0.0 => {
+                eprintln!(
+                    "necsus-bench: {} limits posts per room; {}",
+                    s.base,
+                    necsus_bench::client::RATE_LIMITED
+                );
+                return std::process::ExitCode::FAILURE;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("necsus-bench: {}: {e}", s.base);
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    out.note("room rate limit: off on every server benchmarked (--room-rate-limit 0)");
+    let sizes = necsus_bench::scaleout::Sizes {
+        post_clients: 64,
+        bot_clients: 16,
+        subscribers: if args.smoke { 20 } else { 1000 },
+        rate: plan.fanout_rate,
+        duration: plan.duration,
+        posts_per_room: plan.posts_per_room,
+        max_posts: plan.max_posts,
+    };
+    let deployments: Vec<(&str, &Server)> = servers.iter().map(|(n, s)| (*n, s)).collect();
+    let prefix = necsus_bench::run_id();
+    match necsus_bench::scaleout::run(&deployments, &prefix, &sizes, &mut out).await {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("necsus-bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -124,3 +124,86 @@ async fn the_benchmark_refuses_a_server_that_limits_rooms() {
     let error = result.expect_err("a rate-limited server is not benchmarked");
     assert!(error.contains("--room-rate-limit 0"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scaleout_scenario_runs_against_sqlite_and_postgresql() {
+    let Some(admin) = std::env::var("NECSUS_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the scaleout smoke test, but NECSUS_TEST_POSTGRES is not set"
+        );
+        eprintln!("!!! SKIPPING the scaleout smoke test: NECSUS_TEST_POSTGRES is not set");
+        return;
+    };
+    necsus::botcall::install_crypto_provider();
+    // A fresh database in the test cluster.
+    let name = format!("necsus_bench_smoke_{}", std::process::id());
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let mut pg_url = url::Url::parse(&admin).unwrap();
+    pg_url.set_path(&format!("/{name}"));
+    let dir = tempfile::tempdir().unwrap();
+    let token = CancellationToken::new();
+    let mut servers = Vec::new();
+    let mut tasks = Vec::new();
+    for db in [
+        dir.path().join("s.db").to_string_lossy().into_owned(),
+        pg_url.to_string(),
+    ] {
+        let config = necsus::config::Config {
+            db,
+            bot_timeout: Duration::from_secs(10),
+            room_rate_limit: 0.0,
+            ..Default::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        servers.push(Server::new(
+            &format!("http://{}", listener.local_addr().unwrap()),
+            64,
+        ));
+        tasks.push(tokio::spawn(necsus::app::serve(
+            listener,
+            config,
+            token.clone(),
+        )));
+    }
+    let sizes = necsus_bench::scaleout::Sizes {
+        post_clients: 8,
+        bot_clients: 4,
+        subscribers: 10,
+        rate: 40.0,
+        duration: Duration::from_millis(500),
+        posts_per_room: 10,
+        max_posts: 200,
+    };
+    let mut out = Reporter::default();
+    let deployments = [("sqlite", &servers[0]), ("postgres-one", &servers[1])];
+    let result = necsus_bench::scaleout::run(&deployments, "smoke", &sizes, &mut out).await;
+    token.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let results = result.expect("the scaleout scenario's correctness checks");
+    assert_eq!(results.len(), 2);
+    for d in &results {
+        assert!(
+            d.post.posts > 0 && d.bot.posts > 0 && d.fanout.posts > 0,
+            "{d:?}"
+        );
+    }
+}

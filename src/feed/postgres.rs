@@ -139,6 +139,21 @@ impl PostgresFeed {
     }
 }
 
+impl PostgresFeed {
+    /// Stops the listener, the heartbeat and the janitor (the listener
+    /// holds a connection until then).
+    pub async fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in &self.tasks {
+            while !task.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+}
+
 impl Drop for PostgresFeed {
     fn drop(&mut self) {
         for task in &self.tasks {
@@ -166,9 +181,10 @@ async fn listen(shared: Arc<Shared>, mut listener: PgListener) {
             Ok(None) | Err(_) => {
                 // Notifications may have been lost: forget and resync.
                 if shared.listening.swap(false, Ordering::Relaxed) {
+                    // Counted once per outage, not per reconnection attempt.
                     tracing::warn!("lost PostgreSQL's notifications; resyncing");
+                    metrics::counter!(telemetry::LISTENER_RESYNCS).increment(1);
                 }
-                metrics::counter!(telemetry::LISTENER_RESYNCS).increment(1);
                 shared.bots.invalidate_all();
                 shared.broker.resync_all();
                 shared.echo.notify_waiters();
