@@ -138,7 +138,8 @@ async fn write_changes(
     };
     telemetry::observe_seconds(telemetry::DB_WRITE_SECONDS, started.elapsed());
     let committed: Vec<WriteOutcome> = results.iter().filter_map(|r| r.clone().ok()).collect();
-    feed.committed(&committed).await;
+    let published = feed.committed(&committed);
+    let mut answers = Vec::with_capacity(replies.len());
     for (reply, result) in replies.into_iter().zip(results) {
         let mut before = None;
         let mut turn = None;
@@ -161,9 +162,26 @@ async fn write_changes(
                 turn = feed.turn(message, before.clone(), *registered);
             }
         }
-        // The caller may have gone away (client disconnected); the change
-        // stands regardless (and a dropped turn passes itself on).
-        let _ = reply.send((result, before, turn));
+        answers.push((reply, (result, before, turn)));
+    }
+    // The callers are answered once the batch is published; the writer
+    // need not wait for that before the next batch (with a shared
+    // database, publishing waits for the listener to hear the batch).
+    let answer = move || {
+        for (reply, answer) in answers {
+            // The caller may have gone away (client disconnected); the
+            // change stands regardless (and a dropped turn passes itself on).
+            let _ = reply.send(answer);
+        }
+    };
+    let mut published = published;
+    if (&mut published).now_or_never().is_some() {
+        answer();
+    } else {
+        tokio::spawn(async move {
+            published.await;
+            answer();
+        });
     }
 }
 

@@ -668,3 +668,59 @@ async fn copy_db_moves_a_school_from_sqlite_to_postgresql() {
         .unwrap();
     assert!(String::from_utf8_lossy(&restore.stderr).contains("pg_restore"));
 }
+
+#[tokio::test]
+async fn health_is_503_while_the_listener_cannot_hear_and_200_once_it_does() {
+    let Some(admin) =
+        postgres_or_skip("health_is_503_while_the_listener_cannot_hear_and_200_once_it_does")
+    else {
+        return;
+    };
+    let url = fresh_postgres_db(&admin).await;
+    let db_name = url::Url::parse(&url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let u = url.clone();
+    let app = spawn_app_with(|c| c.db = u).await;
+    assert_eq!(app.get("/healthz").await.0, 200);
+    use sqlx::Connection;
+    let mut admin_conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    // The listener's connection goes, and no new connection is allowed.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {db_name} ALLOW_CONNECTIONS false"
+    )))
+    .execute(&mut admin_conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND query ILIKE 'LISTEN%'",
+    )
+    .bind(&db_name)
+    .execute(&mut admin_conn)
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = app.get("/healthz").await;
+        if status == 503 {
+            assert!(body.to_string().contains("notifications"), "{body}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never 503");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {db_name} ALLOW_CONNECTIONS true"
+    )))
+    .execute(&mut admin_conn)
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while app.get("/healthz").await.0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "never healthy again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{Feed, publish_outcome};
+use super::{Feed, Published, publish_outcome};
 use crate::broker::Broker;
 use crate::error::AppError;
 use crate::matcher::BotCache;
@@ -55,10 +55,12 @@ impl LocalFeed {
 
 #[async_trait]
 impl Feed for LocalFeed {
-    async fn committed(&self, outcomes: &[WriteOutcome]) {
+    fn committed(&self, outcomes: &[WriteOutcome]) -> Published {
+        // The only writer: publishing now keeps commit order.
         for outcome in outcomes {
             publish_outcome(outcome, &self.broker, &self.bots);
         }
+        Box::pin(std::future::ready(()))
     }
 
     async fn announce(&self, event: Event) {

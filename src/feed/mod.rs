@@ -15,6 +15,9 @@
 pub mod local;
 pub mod postgres;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use async_trait::async_trait;
 
 use crate::broker::Broker;
@@ -26,12 +29,16 @@ use crate::store::{StoreError, WriteOutcome};
 use crate::telemetry;
 use crate::turns::Ticket;
 
+/// Done once a committed batch has been published here.
+pub type Published = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 #[async_trait]
 pub trait Feed: Send + Sync + 'static {
-    /// A batch the writer committed, in commit order: once this returns,
-    /// its events have reached this instance's subscribers and bot cache
-    /// ("answered" means "stored and broadcast").
-    async fn committed(&self, outcomes: &[WriteOutcome]);
+    /// A batch the writer committed, in commit order. Once the returned
+    /// future is done, its events have reached this instance's subscribers
+    /// and bot cache ("answered" means "stored and broadcast"); the writer
+    /// answers then, and meanwhile goes on with the next batch.
+    fn committed(&self, outcomes: &[WriteOutcome]) -> Published;
 
     /// An event that is no stored change (a call started, a turn queue),
     /// for the subscribers of its room on every instance.

@@ -23,7 +23,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::Notify;
 
-use super::Feed;
+use super::{Feed, Published};
 use crate::broker::{Broker, Frame};
 use crate::error::AppError;
 use crate::matcher::BotCache;
@@ -304,28 +304,33 @@ fn notice_for(event: &Event) -> Notice {
 
 #[async_trait]
 impl Feed for PostgresFeed {
-    async fn committed(&self, outcomes: &[WriteOutcome]) {
+    fn committed(&self, outcomes: &[WriteOutcome]) -> Published {
         for outcome in outcomes {
             if let WriteOutcome::Message { message, .. } = outcome {
                 metrics::counter!(telemetry::MESSAGES, "kind" => message.kind.as_str())
                     .increment(1);
             }
         }
+        // The listener publishes the batch when it hears it; the answer
+        // waits for the batch's echo.
         let batch = self.store.committed_batches();
-        let deadline = tokio::time::Instant::now() + ECHO_WAIT;
-        loop {
-            let notified = self.shared.echo.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.shared.echoed.load(Ordering::Acquire) >= batch
-                || !self.shared.listening.load(Ordering::Relaxed)
-            {
-                return;
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + ECHO_WAIT;
+            loop {
+                let notified = shared.echo.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if shared.echoed.load(Ordering::Acquire) >= batch
+                    || !shared.listening.load(Ordering::Relaxed)
+                {
+                    return;
+                }
+                if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    return;
+                }
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return;
-            }
-        }
+        })
     }
 
     async fn announce(&self, event: Event) {
