@@ -71,10 +71,12 @@ if [ -f client/package.json ]; then
   fi
   (cd client && npm run test:unit)
 
-  step "web client: browser tests against the real server"
+  step "web client: browser tests against the real server (several instances: release binaries)"
   cargo build --workspace --locked
+  cargo build --release --locked -p necsus
   if [ -x /usr/bin/chromium ]; then
-    (cd client && NECSUS_BIN="$PWD/../target/debug/necsus" EXAMPLE_BOTS_BIN="$PWD/../target/debug/example_bots" npm run test:e2e)
+    (cd client && NECSUS_BIN="$PWD/../target/debug/necsus" EXAMPLE_BOTS_BIN="$PWD/../target/debug/example_bots" \
+      NECSUS_INSTANCES_BIN="$PWD/../target/release/necsus" npm run test:e2e)
   elif [ -n "${CI:-}" ]; then
     echo "Chromium is missing and CI is set: browser tests cannot be skipped" >&2
     exit 1

@@ -65,7 +65,9 @@ export default async function globalSetup() {
 
   // Several instances on one PostgreSQL behind Caddy (instances.spec.js).
   try {
-    stopInstances = await startInstances({ necsusBin, work, repoDir: resolve(clientDir, '..') })
+    // The instances run the release binary when one is given, as tutors do.
+    const instancesBin = process.env.NECSUS_INSTANCES_BIN || necsusBin
+    stopInstances = await startInstances({ necsusBin: instancesBin, work, repoDir: resolve(clientDir, '..') })
   } catch (e) {
     process.env.NECSUS_E2E_KEEP = '1'
     await stop()
