@@ -192,14 +192,31 @@ impl ServeArgs {
     }
 }
 
-fn init_logging(filter: &str, format: LogFormat) {
+/// Log lines waiting for the log's writer thread before new ones are
+/// dropped (and counted in `necsus_log_lines_dropped_total`).
+const LOG_BUFFER_LINES: usize = 64 * 1024;
+
+/// Sets up logging: lines are formatted on the request's task but written
+/// to stdout by a thread of their own, so a slow terminal or pipe never
+/// holds up a request. Keep the guard until exit: dropping it writes what
+/// is still buffered.
+fn init_logging(filter: &str, format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .lossy(true)
+        .thread_name("necsus-log")
+        .finish(std::io::stdout());
+    crate::telemetry::count_dropped_log_lines(writer.error_counter());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    guard
 }
 
 async fn shutdown_signal(token: CancellationToken) {
@@ -346,7 +363,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::CopyDb(args)) => return run_copy_db(args),
         None => cli.serve,
     };
-    init_logging(&args.log, args.log_format);
+    let _log_writer = init_logging(&args.log, args.log_format);
     let config = match args.config() {
         Ok(c) => c,
         Err(e) => {

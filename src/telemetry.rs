@@ -20,6 +20,14 @@ pub const ROOMS_RATE_LIMITED: &str = "necsus_room_rate_limit_episodes_total";
 pub const LISTENER_RESYNCS: &str = "necsus_listener_resyncs_total";
 pub const FRAMES_BY_REFERENCE: &str = "necsus_frames_by_reference_total";
 pub const NOTIFY_QUEUE_USAGE: &str = "necsus_notification_queue_usage";
+pub const LOG_LINES_DROPPED: &str = "necsus_log_lines_dropped_total";
+
+static LOG_DROPS: OnceLock<tracing_appender::non_blocking::ErrorCounter> = OnceLock::new();
+
+/// Reports the log writer's dropped lines in `/metrics`.
+pub fn count_dropped_log_lines(counter: tracing_appender::non_blocking::ErrorCounter) {
+    let _ = LOG_DROPS.set(counter);
+}
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -75,6 +83,11 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 FRAMES_BY_REFERENCE,
                 "Notifications whose frame was too large to send inline and went by reference"
             );
+            metrics::describe_counter!(
+                LOG_LINES_DROPPED,
+                "Log lines dropped because the log's writer could not keep up"
+            );
+            metrics::counter!(LOG_LINES_DROPPED).absolute(0);
             metrics::describe_gauge!(
                 NOTIFY_QUEUE_USAGE,
                 "PostgreSQL's notification queue usage (0 to 1), pg_notification_queue_usage()"
@@ -94,5 +107,8 @@ pub fn observe_seconds(name: &'static str, d: Duration) {
 pub fn render(subscribers: usize, room_rate_limit: f64) -> String {
     metrics::gauge!(WS_SUBSCRIBERS).set(subscribers as f64);
     metrics::gauge!(ROOM_RATE_LIMIT).set(room_rate_limit);
+    if let Some(drops) = LOG_DROPS.get() {
+        metrics::counter!(LOG_LINES_DROPPED).absolute(drops.dropped_lines() as u64);
+    }
     handle().map(|h| h.render()).unwrap_or_default()
 }

@@ -372,6 +372,19 @@ async fn the_access_log_believes_forwarded_addresses_only_from_trusted_proxies()
     assert_eq!(line["fields"]["method"], "GET");
     assert_eq!(line["fields"]["status"], 200);
     assert!(line["timestamp"].is_string(), "log lines carry timestamps");
+    // Lines are written off the requests' path; dropped ones are counted.
+    let metrics = http
+        .get(format!("{}/metrics", trusting.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("necsus_log_lines_dropped_total 0"),
+        "{metrics}"
+    );
 
     let wary = Server::start(
         &dir.path().join("b.db"),
