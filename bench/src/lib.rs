@@ -6,6 +6,7 @@
 
 pub mod ceiling;
 pub mod client;
+pub mod cpu;
 pub mod fanout;
 pub mod memory;
 pub mod plan;

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::ceiling::{self, TrivialServer};
 use crate::client::Server;
+use crate::cpu::{self, CpuMeter, WithCpu};
 use crate::report::Reporter;
 use crate::stats::median;
 use crate::{fanout, memory, post, recording};
@@ -136,12 +137,23 @@ pub async fn run(
     if wants("post") || wants("ceiling") {
         for &c in &plan.post_clients {
             let rooms = post::capped_rooms(format!("{prefix}-post{c}"), plan.posts_per_room);
+            let meter = CpuMeter::start(pid);
             let r = post::closed_loop(server, c, d, plan.max_posts, rooms).await;
+            let per_post = meter.per_unit_us(r.posts);
             let row = format!(
-                "C={c:<3} {:>8.0} posts/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}",
-                r.per_second, r.latency.p50_ms, r.latency.p99_ms, r.errors
+                "C={c:<3} {:>8.0} posts/s  p50 {:>6.2} ms  p99 {:>6.2} ms  errors {}{}",
+                r.per_second,
+                r.latency.p50_ms,
+                r.latency.p99_ms,
+                r.errors,
+                cpu::column(per_post, "post")
             );
-            out.emit("post", &r, row);
+            let line = WithCpu {
+                result: &r,
+                server_cpu_us_per_unit: per_post,
+                unit: "post",
+            };
+            out.emit("post", &line, row);
         }
     }
 
@@ -184,10 +196,17 @@ pub async fn run(
             filled.posts, filled.per_second
         ));
         if wants("catchup") {
+            let meter = CpuMeter::start(pid);
             let r = post::catchup(server, &big, Duration::from_secs(60)).await?;
+            // Each message is served twice: by the GET and by the replay.
+            let per_message = meter.per_unit_us(r.messages * 2);
             let row = format!(
-                "{} messages: GET all {:.0} ms; websocket replay {:.0} ms ({} frames)",
-                r.messages, r.get_all_ms, r.ws_replay_ms, r.ws_replayed
+                "{} messages: GET all {:.0} ms; websocket replay {:.0} ms ({} frames){}",
+                r.messages,
+                r.get_all_ms,
+                r.ws_replay_ms,
+                r.ws_replayed,
+                cpu::column(per_message, "message served")
             );
             if r.ws_replayed != r.messages {
                 return Err(format!(
@@ -195,7 +214,12 @@ pub async fn run(
                     r.ws_replayed, r.messages
                 ));
             }
-            out.emit("catchup", &r, row);
+            let line = WithCpu {
+                result: &r,
+                server_cpu_us_per_unit: per_message,
+                unit: "message served (GET or replay)",
+            };
+            out.emit("catchup", &line, row);
         }
         if wants("history") {
             let into_big =
@@ -221,16 +245,28 @@ pub async fn run(
         let bot = post::start_bot().await;
         for &k in &plan.bot_counts {
             for &c in &plan.bot_clients {
+                let meter = CpuMeter::start(pid);
                 let r = post::with_bots(server, &bot, &prefix, k, c, d, plan.max_posts).await?;
+                // One call per bot per post.
+                let per_call = meter.per_unit_us(r.posts * k);
                 let row = format!(
-                    "K={k:<2} C={c:<3} {:>7.0} posts/s  p99 {:>7.2} ms  bad payloads {}  missing replies {}",
-                    r.per_second, r.latency.p99_ms, r.bad_payloads, r.missing_replies
+                    "K={k:<2} C={c:<3} {:>7.0} posts/s  p99 {:>7.2} ms  bad payloads {}  missing replies {}{}",
+                    r.per_second,
+                    r.latency.p99_ms,
+                    r.bad_payloads,
+                    r.missing_replies,
+                    cpu::column(per_call, "call")
                 );
+                let line = WithCpu {
+                    result: &r,
+                    server_cpu_us_per_unit: per_call,
+                    unit: "bot call",
+                };
                 if r.bad_payloads > 0 || r.missing_replies > 0 {
-                    out.emit("bot", &r, row);
+                    out.emit("bot", &line, row);
                     return Err("bot scenario: wrong payloads or missing replies".into());
                 }
-                out.emit("bot", &r, row);
+                out.emit("bot", &line, row);
             }
         }
     }
@@ -243,9 +279,11 @@ pub async fn run(
                     rate.map_or("max".into(), |r| r.to_string())
                 );
                 let posters = if rate.is_some() { 1 } else { 4 };
+                let meter = CpuMeter::start(pid);
                 let r = fanout::run(server, &room, s, rate, posters, d, plan.max_posts).await?;
+                let per_delivery = meter.per_unit_us(r.deliveries);
                 let row = format!(
-                    "S={s:<5} {:<9} {:>6.1} posts/s {:>9.0} deliveries/s  p99 {:>7.2} ms  lost {} dup {} disorder {} resumed {}",
+                    "S={s:<5} {:<9} {:>6.1} posts/s {:>9.0} deliveries/s  p99 {:>7.2} ms  lost {} dup {} disorder {} resumed {}{}",
                     rate.map_or("flat out".into(), |r| format!("{r}/s")),
                     r.posts_per_second,
                     r.deliveries_per_second,
@@ -253,10 +291,16 @@ pub async fn run(
                     r.lost,
                     r.duplicated,
                     r.out_of_order,
-                    r.reconnects
+                    r.reconnects,
+                    cpu::column(per_delivery, "delivery")
                 );
                 let broken = r.lost + r.duplicated + r.out_of_order > 0;
-                out.emit("fanout", &r, row);
+                let line = WithCpu {
+                    result: &r,
+                    server_cpu_us_per_unit: per_delivery,
+                    unit: "delivery",
+                };
+                out.emit("fanout", &line, row);
                 if broken {
                     return Err("fanout: messages lost, duplicated or out of order".into());
                 }
@@ -275,7 +319,12 @@ pub async fn run(
             Some(off) => {
                 let bot = post::start_bot().await;
                 let c = *plan.bot_clients.last().unwrap_or(&16);
-                let r = recording::cost(server, off, &bot, &prefix, c, plan).await?;
+                let rounds = recording::Rounds {
+                    count: plan.recording_rounds,
+                    each: plan.recording_round,
+                    max_posts: plan.max_posts,
+                };
+                let r = recording::cost(server, off, &bot, &prefix, c, rounds).await?;
                 let row = format!(
                     "K=1  C={c:<3} log on {:>7.0} posts/s, off {:>7.0} posts/s (medians of {} rounds): costs {:.1}%",
                     median(&r.on_per_second),

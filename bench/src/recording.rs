@@ -7,8 +7,9 @@
 
 use serde::Serialize;
 
+use std::time::Duration;
+
 use crate::client::Server;
-use crate::plan::Plan;
 use crate::post::{self, BenchBot};
 use crate::stats::median;
 
@@ -34,18 +35,31 @@ pub struct RecordingResult {
     pub missing_replies: usize,
 }
 
+/// How long the comparison runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Rounds {
+    /// Alternating rounds, each running both servers once.
+    pub count: usize,
+    /// Each side's time in a round.
+    pub each: Duration,
+    /// Most posts one side of one round makes.
+    pub max_posts: usize,
+}
+
 /// `on` records bot calls, `off` must not; both are checked afterwards.
-/// The plan gives the rounds, their length and the cap on posts.
 pub async fn cost(
     on: &Server,
     off: &Server,
     bot: &BenchBot,
     prefix: &str,
     clients: usize,
-    plan: &Plan,
+    rounds: Rounds,
 ) -> Result<RecordingResult, String> {
-    let (rounds, per_round, max_posts) =
-        (plan.recording_rounds, plan.recording_round, plan.max_posts);
+    let Rounds {
+        count: rounds,
+        each: per_round,
+        max_posts,
+    } = rounds;
     let mut on_rates = Vec::with_capacity(rounds);
     let mut off_rates = Vec::with_capacity(rounds);
     let mut ratios = Vec::with_capacity(rounds);

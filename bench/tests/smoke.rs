@@ -74,6 +74,19 @@ async fn every_scenario_runs_correctly_at_smoke_size() {
             out.lines
         );
     }
+    // With --pid, the CPU time per unit of work is in every line of the
+    // scenarios that do work on the server.
+    for scenario in ["post", "bot", "fanout", "catchup"] {
+        for line in out.lines.iter().filter(|l| l["scenario"] == scenario) {
+            assert!(
+                line["server_cpu_us_per_unit"]
+                    .as_f64()
+                    .is_some_and(|us| us >= 0.0)
+                    && line["unit"].is_string(),
+                "{line}"
+            );
+        }
+    }
     for line in out.lines.iter().filter(|l| l["scenario"] == "fanout") {
         assert!(line["posts"].as_u64().unwrap() > 0, "{line}");
         assert_eq!(
