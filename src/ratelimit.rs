@@ -51,14 +51,6 @@ impl RoomRateLimit {
         })
     }
 
-    pub fn rate(&self) -> f64 {
-        self.rate
-    }
-
-    pub fn burst(&self) -> u32 {
-        self.burst as u32
-    }
-
     /// Takes one post from the room's bucket.
     pub fn check(&self, room: &str) -> Verdict {
         let now = Instant::now();

@@ -26,21 +26,14 @@ use crate::{telemetry, texts};
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
-/// What a change did; for a message, the conversation its room was in just
-/// before it, and for a person's message its turn (see `turns`).
-type Reply = (
-    Result<WriteOutcome, StoreError>,
-    Option<Conversation>,
-    Option<Ticket>,
-);
+/// What a change did, and for a person's message its turn (see `turns`).
+type Reply = (Result<WriteOutcome, StoreError>, Option<Ticket>);
 
 /// A stored message.
 pub struct Inserted {
     pub message: Message,
-    /// The conversation the room was in just before it.
-    pub before: Option<Conversation>,
     /// A person's message's turn in the room's conversation, if it needs
-    /// one.
+    /// one (it knows the conversation the room was in just before).
     pub turn: Option<Ticket>,
 }
 
@@ -73,11 +66,7 @@ impl Writer {
     /// Stores a message.
     pub async fn insert(&self, message: NewMessage) -> Result<Inserted, AppError> {
         match self.send(WriteOp::InsertMessage(message)).await? {
-            (Ok(WriteOutcome::Message { message, .. }), before, turn) => Ok(Inserted {
-                message,
-                before,
-                turn,
-            }),
+            (Ok(WriteOutcome::Message { message, .. }), turn) => Ok(Inserted { message, turn }),
             (Ok(other), ..) => unreachable!("an insert is answered with a message, not {other:?}"),
             (Err(e), ..) => Err(e.into()),
         }
@@ -137,14 +126,12 @@ async fn write_changes(
         Ok(()) => write_batch(store, &ops).await,
     };
     telemetry::observe_seconds(telemetry::DB_WRITE_SECONDS, started.elapsed());
-    let committed: Vec<WriteOutcome> = results.iter().filter_map(|r| r.clone().ok()).collect();
-    let published = feed.committed(&committed);
+    let published = feed.committed(&mut results.iter().filter_map(|r| r.as_ref().ok()));
     let mut answers = Vec::with_capacity(replies.len());
     for (reply, result) in replies.into_iter().zip(results) {
-        let mut before = None;
         let mut turn = None;
         if let Ok(outcome) = &result {
-            before = match outcome {
+            let before = match outcome {
                 WriteOutcome::Message {
                     before: Some(known),
                     ..
@@ -159,10 +146,10 @@ async fn write_changes(
             } = outcome
                 && message.kind == Kind::User
             {
-                turn = feed.turn(message, before.clone(), *registered);
+                turn = feed.turn(message, before, *registered);
             }
         }
-        answers.push((reply, (result, before, turn)));
+        answers.push((reply, (result, turn)));
     }
     // The callers are answered once the batch is published; the writer
     // need not wait for that before the next batch (with a shared

@@ -55,7 +55,7 @@ impl LocalFeed {
 
 #[async_trait]
 impl Feed for LocalFeed {
-    fn committed(&self, outcomes: &[WriteOutcome]) -> Published {
+    fn committed(&self, outcomes: &mut dyn Iterator<Item = &WriteOutcome>) -> Published {
         // The only writer: publishing now keeps commit order.
         for outcome in outcomes {
             publish_outcome(outcome, &self.broker, &self.bots);

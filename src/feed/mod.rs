@@ -38,7 +38,7 @@ pub trait Feed: Send + Sync + 'static {
     /// future is done, its events have reached this instance's subscribers
     /// and bot cache ("answered" means "stored and broadcast"); the writer
     /// answers then, and meanwhile goes on with the next batch.
-    fn committed(&self, outcomes: &[WriteOutcome]) -> Published;
+    fn committed(&self, outcomes: &mut dyn Iterator<Item = &WriteOutcome>) -> Published;
 
     /// An event that is no stored change (a call started, a turn queue),
     /// for the subscribers of its room on every instance.

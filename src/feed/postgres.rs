@@ -29,7 +29,7 @@ use crate::error::AppError;
 use crate::matcher::BotCache;
 use crate::model::{BotCall, CallStart, Conversation, Event, Message, State, TurnQueue};
 use crate::ratelimit::Verdict;
-use crate::store::postgres::{CHANNEL, Notice, PostgresStore, insert_call, notice_payload};
+use crate::store::postgres::{CHANNEL, Notice, PostgresStore, insert_call, send_notice};
 use crate::store::{StoreError, WriteOutcome};
 use crate::telemetry;
 use crate::turns::{Ticket, Turn};
@@ -85,13 +85,7 @@ impl Shared {
 
     async fn notify(&self, notice: Notice) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
-        let payload = notice_payload(&mut conn, notice).await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(payload)
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
+        send_notice(&mut conn, notice).await
     }
 }
 
@@ -304,7 +298,7 @@ fn notice_for(event: &Event) -> Notice {
 
 #[async_trait]
 impl Feed for PostgresFeed {
-    fn committed(&self, outcomes: &[WriteOutcome]) -> Published {
+    fn committed(&self, outcomes: &mut dyn Iterator<Item = &WriteOutcome>) -> Published {
         for outcome in outcomes {
             if let WriteOutcome::Message { message, .. } = outcome {
                 metrics::counter!(telemetry::MESSAGES, "kind" => message.kind.as_str())
@@ -359,13 +353,7 @@ impl Feed for PostgresFeed {
             .bind(self.shared.turn_ttl.as_secs_f64())
             .execute(&mut *tx)
             .await?;
-            let payload =
-                notice_payload(&mut tx, notice_for(&Event::BotCallStarted(start.clone()))).await?;
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(payload)
-                .execute(&mut *tx)
-                .await?;
+            send_notice(&mut tx, notice_for(&Event::BotCallStarted(start.clone()))).await?;
             tx.commit().await?;
             Ok::<(), StoreError>(())
         }
@@ -385,14 +373,7 @@ impl Feed for PostgresFeed {
             if keep {
                 insert_call(&mut tx, &record).await?;
             }
-            let payload =
-                notice_payload(&mut tx, notice_for(&Event::BotCallFinished(record.clone())))
-                    .await?;
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(payload)
-                .execute(&mut *tx)
-                .await?;
+            send_notice(&mut tx, notice_for(&Event::BotCallFinished(record.clone()))).await?;
             tx.commit().await?;
             Ok::<(), StoreError>(())
         }
@@ -583,12 +564,7 @@ impl SharedTurn {
                 .bind(message_id)
                 .execute(&mut *tx)
                 .await?;
-            let payload = notice_payload(&mut tx, Notice::new("u", room)).await?;
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(payload)
-                .execute(&mut *tx)
-                .await?;
+            send_notice(&mut tx, Notice::new("u", room)).await?;
             tx.commit().await?;
             Ok::<(), StoreError>(())
         }

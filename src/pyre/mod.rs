@@ -594,34 +594,13 @@ impl Parser {
                     start,
                 );
             }
-            '0' => {
-                let mut v = 0;
-                for _ in 0..2 {
-                    match self.peek().and_then(|d| d.to_digit(8)) {
-                        Some(d) => {
-                            v = v * 8 + d;
-                            self.pos += 1;
-                        }
-                        None => break,
-                    }
-                }
-                ClassItem::Char(v)
-            }
+            '0' => ClassItem::Char(self.more_octal(0, 2)),
             '1'..='9' if in_class => {
                 // Inside a class a digit escape is octal, never a group.
                 if !('1'..='7').contains(&c) {
                     return err(format!("bad escape \\{c}"), start);
                 }
-                let mut v = c.to_digit(8).unwrap_or(0);
-                for _ in 0..2 {
-                    match self.peek().and_then(|d| d.to_digit(8)) {
-                        Some(d) => {
-                            v = v * 8 + d;
-                            self.pos += 1;
-                        }
-                        None => break,
-                    }
-                }
+                let v = self.more_octal(c.to_digit(8).unwrap_or(0), 2);
                 if v > 0o377 {
                     return err(
                         format!("octal escape value \\{v:o} outside of range 0-0o377"),
@@ -678,6 +657,32 @@ impl Parser {
         Ok(u32::from_str_radix(&text, 16).unwrap_or(0))
     }
 
+    /// One member of a class, `c` (already read) at `at`: a character or
+    /// an escape.
+    fn class_member(&mut self, c: char, at: usize) -> Result<ClassItem, PatternSyntaxError> {
+        if c != '\\' {
+            return Ok(ClassItem::Char(c as u32));
+        }
+        let Some(e) = self.next() else {
+            return err("bad escape (end of pattern)", at);
+        };
+        self.escape_item(e, at, true)
+    }
+
+    /// Up to `n` more octal digits after `value`.
+    fn more_octal(&mut self, mut value: u32, n: usize) -> u32 {
+        for _ in 0..n {
+            match self.peek().and_then(|d| d.to_digit(8)) {
+                Some(d) => {
+                    value = value * 8 + d;
+                    self.pos += 1;
+                }
+                None => break,
+            }
+        }
+        value
+    }
+
     /// A class after its `[`: the set of text characters it matches.
     fn parse_class(&mut self, flags: Flags, start: usize) -> Result<CharSet, PatternSyntaxError> {
         let negate = self.eat('^');
@@ -692,14 +697,7 @@ impl Parser {
             if c == ']' && item_start != first {
                 break;
             }
-            let item = if c == '\\' {
-                let Some(e) = self.next() else {
-                    return err("bad escape (end of pattern)", item_start);
-                };
-                self.escape_item(e, item_start, true)?
-            } else {
-                ClassItem::Char(c as u32)
-            };
+            let item = self.class_member(c, item_start)?;
             if self.peek() == Some('-') {
                 self.pos += 1;
                 let that_start = self.pos;
@@ -711,14 +709,7 @@ impl Parser {
                     literal = literal.union(&CharSet::single('-' as u32));
                     break;
                 }
-                let that_item = if that == '\\' {
-                    let Some(e) = self.next() else {
-                        return err("bad escape (end of pattern)", that_start);
-                    };
-                    self.escape_item(e, that_start, true)?
-                } else {
-                    ClassItem::Char(that as u32)
-                };
+                let that_item = self.class_member(that, that_start)?;
                 let range_text: String = self.src[item_start..self.pos].iter().collect();
                 match (item, that_item) {
                     (ClassItem::Char(lo), ClassItem::Char(hi)) if lo <= hi => {

@@ -4,6 +4,7 @@
 //! reads are plain queries that may run concurrently with writes.
 
 pub mod postgres;
+mod schema;
 mod sqlite;
 
 pub use postgres::PostgresStore;

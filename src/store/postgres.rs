@@ -22,6 +22,9 @@ use sea_query_sqlx::SqlxBinder;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 
+use super::schema::{
+    BOT_COLUMNS, Bots, MAX_ROWS_PER_INSERT, MESSAGE_COLUMNS, Messages, PAGE_MAX_CHARS,
+};
 use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
 use crate::model::{
     Bot, BotCall, BotInput, Conversation, Event, Kind, Message, NewMessage, State, now_seconds,
@@ -39,59 +42,6 @@ macro_rules! bound {
         sqlx::query_with(AssertSqlSafe(sql), values)
     }};
 }
-
-#[derive(Iden, Clone, Copy)]
-enum Messages {
-    Table,
-    Id,
-    Room,
-    Author,
-    Kind,
-    Text,
-    When,
-    Image,
-    Media,
-    Css,
-    Js,
-    FromBot,
-    BaseUrl,
-    State,
-    Json,
-}
-
-const MESSAGE_COLUMNS: [Messages; 13] = [
-    Messages::Id,
-    Messages::Room,
-    Messages::Author,
-    Messages::Kind,
-    Messages::Text,
-    Messages::When,
-    Messages::Image,
-    Messages::Media,
-    Messages::Css,
-    Messages::Js,
-    Messages::FromBot,
-    Messages::BaseUrl,
-    Messages::State,
-];
-
-#[derive(Iden, Clone, Copy)]
-enum Bots {
-    Table,
-    Id,
-    Room,
-    Name,
-    RespondsTo,
-    Url,
-}
-
-const BOT_COLUMNS: [Bots; 5] = [
-    Bots::Id,
-    Bots::Room,
-    Bots::Name,
-    Bots::RespondsTo,
-    Bots::Url,
-];
 
 #[derive(Iden, Clone, Copy)]
 enum Rooms {
@@ -179,6 +129,13 @@ pub async fn notice_payload(
     }
     metrics::counter!(crate::telemetry::FRAMES_BY_REFERENCE).increment(1);
     serde_json::to_string(&notice).map_err(|e| StoreError(e.to_string()))
+}
+
+/// Sends `notice` (its frame inline or by reference) when the connection's
+/// transaction commits, or at once outside one.
+pub async fn send_notice(conn: &mut sqlx::PgConnection, notice: Notice) -> Result<(), StoreError> {
+    let payload = notice_payload(conn, notice).await?;
+    notify_all(conn, &[payload]).await
 }
 
 /// Sends the payloads, in order, when the transaction commits.
@@ -542,9 +499,6 @@ fn new_message(m: &NewMessage, id: i64, when: f64) -> Message {
     }
 }
 
-/// Most rows in one INSERT (14 bound values each).
-const MAX_ROWS_PER_INSERT: usize = 256;
-
 /// Inserts a run of messages with multi-row statements.
 async fn insert_messages(
     tx: &mut Transaction<'_, Postgres>,
@@ -753,10 +707,6 @@ async fn clear_room(
         last_cleared_id: last,
     })
 }
-
-/// Characters of message JSON one history page holds at most (at least one
-/// message): as for SQLite.
-const PAGE_MAX_CHARS: i64 = 4 << 20;
 
 #[async_trait]
 impl Store for PostgresStore {

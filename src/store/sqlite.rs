@@ -18,61 +18,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, Sqlite, Transaction};
 
+use super::schema::{
+    BOT_COLUMNS, Bots, MAX_ROWS_PER_INSERT, MESSAGE_COLUMNS, Messages, PAGE_MAX_CHARS,
+};
 use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
 use crate::model::{Bot, BotCall, BotInput, Kind, Message, NewMessage, State, now_seconds};
-
-#[derive(Iden, Clone, Copy)]
-enum Messages {
-    Table,
-    Id,
-    Room,
-    Author,
-    Kind,
-    Text,
-    When,
-    Image,
-    Media,
-    Css,
-    Js,
-    FromBot,
-    BaseUrl,
-    State,
-    Json,
-}
-
-const MESSAGE_COLUMNS: [Messages; 13] = [
-    Messages::Id,
-    Messages::Room,
-    Messages::Author,
-    Messages::Kind,
-    Messages::Text,
-    Messages::When,
-    Messages::Image,
-    Messages::Media,
-    Messages::Css,
-    Messages::Js,
-    Messages::FromBot,
-    Messages::BaseUrl,
-    Messages::State,
-];
-
-#[derive(Iden, Clone, Copy)]
-enum Bots {
-    Table,
-    Id,
-    Room,
-    Name,
-    RespondsTo,
-    Url,
-}
-
-const BOT_COLUMNS: [Bots; 5] = [
-    Bots::Id,
-    Bots::Room,
-    Bots::Name,
-    Bots::RespondsTo,
-    Bots::Url,
-];
 
 #[derive(Iden, Clone, Copy)]
 enum Clears {
@@ -424,14 +374,6 @@ async fn insert_messages(
     bound!(insert).execute(conn).await?;
     Ok(stored)
 }
-
-/// Characters of message JSON one history page holds at most (a page
-/// always holds at least one message): bounds what one page read keeps in
-/// memory when messages are large (bot replies up to the reply cap).
-const PAGE_MAX_CHARS: i64 = 4 << 20;
-
-/// Most rows in one INSERT (14 bound values each, well under SQLite's cap).
-const MAX_ROWS_PER_INSERT: usize = 256;
 
 async fn find_bot(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<Option<Bot>, StoreError> {
     bound!(
