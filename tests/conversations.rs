@@ -306,20 +306,10 @@ async fn a_form_for_an_unknown_bot_says_so_in_the_room() {
     assert!(msg["text"].as_str().unwrap().contains("deleted"));
 }
 
-/// A conversation bot that takes `delay` to answer and counts in its state.
-async fn slow_counter(delay: std::time::Duration) -> RecordingBot {
-    recording_bot(move |_, payload| {
-        let n = payload["state"].as_i64().unwrap_or(0) + 1;
-        let text = payload["text"].as_str().unwrap_or_default();
-        Answer::json(json!({"text": format!("count {n} for {text}"), "state": n})).after(delay)
-    })
-    .await
-}
-
 #[tokio::test]
 async fn a_message_sent_while_the_bot_answers_waits_its_turn_and_follows_the_new_state() {
     let app = std::sync::Arc::new(spawn_app().await);
-    let bot = slow_counter(std::time::Duration::from_millis(1500)).await;
+    let bot = counting_bot(std::time::Duration::from_millis(1500)).await;
     app.add_bot("turns", "Counter", &bot.url("/c"), Some("^start"))
         .await;
     app.say("turns", "start").await;
@@ -347,17 +337,8 @@ async fn a_message_sent_while_the_bot_answers_waits_its_turn_and_follows_the_new
         p.await.unwrap();
     }
     let calls = bot.calls();
-    let seen: Vec<(String, Value)> = calls
-        .iter()
-        .map(|c| {
-            (
-                c.body["text"].as_str().unwrap().to_owned(),
-                c.body["state"].clone(),
-            )
-        })
-        .collect();
     assert_eq!(
-        seen,
+        texts_and_states(&calls),
         [
             ("start".to_owned(), Value::Null),
             ("answer A".to_owned(), json!(1)),

@@ -150,13 +150,7 @@ async fn conversations_and_turns_hold_across_instances() {
     else {
         return;
     };
-    let bot = recording_bot(|_, payload| {
-        let n = payload["state"].as_i64().unwrap_or(0) + 1;
-        let text = payload["text"].as_str().unwrap_or_default();
-        Answer::json(json!({"text": format!("count {n} for {text}"), "state": n}))
-            .after(Duration::from_millis(1500))
-    })
-    .await;
+    let bot = counting_bot(Duration::from_millis(1500)).await;
     apps[0]
         .add_bot("turns", "Counter", &bot.url("/c"), Some("^start"))
         .await;
@@ -176,18 +170,8 @@ async fn conversations_and_turns_hold_across_instances() {
     }
     apps[1].say("turns", "answer B").await;
     a.await.unwrap();
-    let seen: Vec<(String, Value)> = bot
-        .calls()
-        .iter()
-        .map(|c| {
-            (
-                c.body["text"].as_str().unwrap().to_owned(),
-                c.body["state"].clone(),
-            )
-        })
-        .collect();
     assert_eq!(
-        seen,
+        texts_and_states(&bot.calls()),
         [
             ("start".to_owned(), Value::Null),
             ("answer A".to_owned(), json!(1)),
@@ -587,11 +571,7 @@ async fn copy_db_moves_a_school_from_sqlite_to_postgresql() {
     let sqlite = dir.path().join("school.db");
     let s = sqlite.to_string_lossy().into_owned();
     let old = spawn_app_with(|c| c.db = s).await;
-    let bot = recording_bot(|_, payload| {
-        let n = payload["state"].as_i64().unwrap_or(0) + 1;
-        Answer::json(json!({"text": format!("count {n}"), "state": n}))
-    })
-    .await;
+    let bot = counting_bot(Duration::ZERO).await;
     old.add_bot("quiz", "Counter", &bot.url("/c"), Some("^start"))
         .await;
     old.say("quiz", "start").await;

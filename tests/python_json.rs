@@ -4,16 +4,17 @@
 //! UTF-8 with and without BOM, UTF-16 and UTF-32) compared with the real
 //! thing in a Python process beside the test.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+mod common;
+
 use std::sync::Mutex;
 
+use common::PythonOracle;
 use necsus::botcall::pyjson;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 const ORACLE: &str = r#"
-import base64, json, sys
+import json, sys
 def clean(v):
     # NeCSuS stores UTF-8: a lone surrogate becomes U+FFFD.
     if isinstance(v, str):
@@ -25,7 +26,7 @@ def clean(v):
     return v
 for line in sys.stdin:
     case = json.loads(line)
-    body = base64.b64decode(case["b64"])
+    body = bytes.fromhex(case["hex"])
     try:
         value = json.loads(body)
     except Exception as e:
@@ -34,61 +35,13 @@ for line in sys.stdin:
     print(json.dumps({"value": json.dumps(clean(value), separators=(",", ":"))}), flush=True)
 "#;
 
-struct Python {
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-fn python() -> &'static Mutex<Python> {
-    static PY: std::sync::OnceLock<Mutex<Python>> = std::sync::OnceLock::new();
-    PY.get_or_init(|| {
-        let mut child = Command::new("python3")
-            .args(["-c", ORACLE])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs (CPython is the reference for bot replies)");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        std::mem::forget(child);
-        Mutex::new(Python { stdin, stdout })
-    })
-}
-
 /// CPython's verdict on `body`: its error, or the value written back as
 /// compact JSON.
 fn cpython(body: &[u8]) -> Value {
-    use base64_engine::encode;
-    let mut py = python().lock().unwrap_or_else(|e| e.into_inner());
-    writeln!(py.stdin, "{}", json!({ "b64": encode(body) })).unwrap();
-    py.stdin.flush().unwrap();
-    let mut answer = String::new();
-    py.stdout.read_line(&mut answer).unwrap();
-    serde_json::from_str(&answer).unwrap()
-}
-
-/// A tiny base64 encoder, so the test needs no extra crate.
-mod base64_engine {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    pub fn encode(bytes: &[u8]) -> String {
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
-    }
+    static PY: std::sync::OnceLock<Mutex<PythonOracle>> = std::sync::OnceLock::new();
+    let py = PY.get_or_init(|| PythonOracle::start(ORACLE));
+    let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+    PythonOracle::ask(py, &json!({ "hex": hex }))
 }
 
 fn agree(body: &[u8]) -> Result<(), String> {

@@ -7,23 +7,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 
+use common::PythonOracle;
 use necsus::matcher::{CompiledBot, PatternError};
 use necsus::model::Bot;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-/// One CPython process answering `{"p": pattern, "t": text}` lines with
+/// The CPython process answering `{"p": pattern, "t": text}` lines with
 /// `{"error": ...}` or `{"match": bool, "groups": {...}}`.
-struct Python {
-    _child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
 const ORACLE: &str = r#"
 import json, re, sys, warnings
 warnings.simplefilter("ignore")
@@ -38,33 +32,10 @@ for line in sys.stdin:
     print(json.dumps({"match": m is not None, "groups": m.groupdict() if m else None}), flush=True)
 "#;
 
-fn python() -> &'static Mutex<Python> {
-    static PY: std::sync::OnceLock<Mutex<Python>> = std::sync::OnceLock::new();
-    PY.get_or_init(|| {
-        let mut child = Command::new("python3")
-            .args(["-c", ORACLE])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 runs (CPython is the reference for bot patterns)");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Mutex::new(Python {
-            _child: child,
-            stdin,
-            stdout,
-        })
-    })
-}
-
 fn cpython(pattern: &str, text: &str) -> Value {
-    let mut py = python().lock().unwrap_or_else(|e| e.into_inner());
-    let line = json!({"p": pattern, "t": text}).to_string();
-    writeln!(py.stdin, "{line}").expect("write to python");
-    py.stdin.flush().expect("flush");
-    let mut answer = String::new();
-    py.stdout.read_line(&mut answer).expect("read from python");
-    serde_json::from_str(&answer).expect("python answers JSON")
+    static PY: std::sync::OnceLock<Mutex<PythonOracle>> = std::sync::OnceLock::new();
+    let py = PY.get_or_init(|| PythonOracle::start(ORACLE));
+    PythonOracle::ask(py, &json!({"p": pattern, "t": text}))
 }
 
 fn bot(pattern: &str) -> CompiledBot {

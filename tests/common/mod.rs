@@ -497,6 +497,68 @@ pub async fn recording_bot(
     }
 }
 
+/// A conversation bot that takes `delay` to answer, counts in its state
+/// (a number) and answers "count N for TEXT".
+pub async fn counting_bot(delay: Duration) -> RecordingBot {
+    recording_bot(move |_, payload| {
+        let n = payload["state"].as_i64().unwrap_or(0) + 1;
+        let text = payload["text"].as_str().unwrap_or_default();
+        Answer::json(json!({"text": format!("count {n} for {text}"), "state": n})).after(delay)
+    })
+    .await
+}
+
+/// The text and state of each call a bot received, in order.
+pub fn texts_and_states(calls: &[Recorded]) -> Vec<(String, Value)> {
+    calls
+        .iter()
+        .map(|c| {
+            (
+                c.body["text"].as_str().unwrap_or_default().to_owned(),
+                c.body["state"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// A CPython process running `code`, which answers each JSON line it reads
+/// with one JSON line: the reference the differential tests compare with.
+pub struct PythonOracle {
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    _child: std::process::Child,
+}
+
+impl PythonOracle {
+    pub fn start(code: &str) -> Mutex<PythonOracle> {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("python3")
+            .args(["-c", code])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs (CPython is the reference for what bots observe)");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        Mutex::new(PythonOracle {
+            stdin,
+            stdout,
+            _child: child,
+        })
+    }
+
+    /// Sends `question`, returns the answer.
+    pub fn ask(oracle: &Mutex<PythonOracle>, question: &Value) -> Value {
+        use std::io::{BufRead, Write};
+        let mut py = oracle.lock().unwrap_or_else(|e| e.into_inner());
+        writeln!(py.stdin, "{question}").expect("write to python");
+        py.stdin.flush().expect("flush");
+        let mut answer = String::new();
+        py.stdout.read_line(&mut answer).expect("read from python");
+        serde_json::from_str(&answer).expect("python answers JSON")
+    }
+}
+
 /// A loopback URL where nothing listens.
 pub async fn dead_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
