@@ -207,10 +207,16 @@ fn init_logging(filter: &str, format: LogFormat) -> tracing_appender::non_blocki
         .buffered_lines_limit(LOG_BUFFER_LINES)
         .lossy(true)
         .thread_name("necsus-log")
-        .finish(std::io::stdout());
+        .finish(crate::logwriter::PacedWriter::new(
+            std::io::stdout(),
+            crate::logwriter::FLUSH_PAUSE,
+        ));
     crate::telemetry::count_dropped_log_lines(writer.error_counter());
+    // Colours only for a person at a terminal, not in files or journals.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),

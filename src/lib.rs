@@ -17,6 +17,7 @@ pub mod copydb;
 pub mod error;
 pub mod feed;
 pub mod http;
+pub mod logwriter;
 pub mod matcher;
 pub mod model;
 pub mod netguard;

@@ -1,33 +1,90 @@
 //! Reference limits measured in the same run, so the server's figures can
 //! be read as fractions of what this machine allows right now: a trivial
-//! handler on the same HTTP stack (its own process, like the server), and
-//! raw SQLite inserts of the same rows with the same pragmas.
+//! handler on the same HTTP stack (its own process, like the server), a
+//! trivial websocket broadcast on the same stack (one pre-serialised frame
+//! to N sockets, same process), and raw SQLite inserts of the same rows
+//! with the same pragmas.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use tokio::sync::broadcast;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection};
 
-/// The same route as the server's post, doing only JSON in and JSON out.
+/// The ceilings' shared state: the next message id and each room's
+/// broadcast channel of pre-serialised frames.
+#[derive(Clone, Default)]
+struct Trivial {
+    next_id: Arc<AtomicI64>,
+    rooms: Arc<Mutex<HashMap<String, broadcast::Sender<Utf8Bytes>>>>,
+}
+
+impl Trivial {
+    fn room(&self, name: &str) -> broadcast::Sender<Utf8Bytes> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms
+            .entry(name.to_owned())
+            .or_insert_with(|| broadcast::channel(TRIVIAL_BROADCAST_CAPACITY).0)
+            .clone()
+    }
+}
+
+/// Frames a trivial subscriber may fall behind before it is closed.
+const TRIVIAL_BROADCAST_CAPACITY: usize = 1024;
+
+/// The server's post and websocket routes doing the least their clients
+/// can check: a post is JSON in, JSON out, with increasing ids, and its
+/// frame is serialised once and broadcast to the room's sockets, each of
+/// which only sends what it receives (no replay, no timeouts, no reading).
 pub fn trivial_router() -> axum::Router {
-    axum::Router::new().route(
-        "/api/actions/message",
-        axum::routing::post(|body: Bytes| async move {
-            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            Json(json!({
-                "id": 1, "room": v["room"], "author": v["author"], "kind": "user",
-                "text": v["text"], "when": 0.0, "image": null, "media": null, "css": null,
-                "js": null, "from_bot": null, "base_url": null, "state": null
-            }))
-        }),
-    )
+    axum::Router::new()
+        .route("/api/actions/message", axum::routing::post(trivial_post))
+        .route("/ws/{*room}", axum::routing::get(trivial_ws))
+        .with_state(Trivial::default())
+}
+
+async fn trivial_post(State(state): State<Trivial>, body: Bytes) -> Json<Value> {
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let id = state.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+    let message = json!({
+        "id": id, "room": v["room"], "author": v["author"], "kind": "user",
+        "text": v["text"], "when": 0.0, "image": null, "media": null, "css": null,
+        "js": null, "from_bot": null, "base_url": null, "state": null
+    });
+    if let Some(room) = v["room"].as_str() {
+        let frame = json!({"kind": "message", "data": &message}).to_string();
+        // No receivers is not an error here: nobody is listening yet.
+        let _ = state.room(room).send(Utf8Bytes::from(frame));
+    }
+    Json(message)
+}
+
+async fn trivial_ws(
+    ws: WebSocketUpgrade,
+    Path(room): Path<String>,
+    State(state): State<Trivial>,
+) -> axum::response::Response {
+    let mut frames = state.room(&room).subscribe();
+    ws.on_upgrade(move |mut socket: WebSocket| async move {
+        while let Ok(frame) = frames.recv().await {
+            if socket.send(WsMessage::Text(frame)).await.is_err() {
+                break;
+            }
+        }
+    })
 }
 
 /// Serves the trivial handler on a loopback port, printing the address.
@@ -46,6 +103,11 @@ pub struct TrivialServer {
 }
 
 impl TrivialServer {
+    /// The child's process id, for its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `exe serve-trivial` (`exe` defaults to this program).
     pub fn start(exe: Option<&std::path::Path>) -> Result<Self, String> {
         let exe = match exe {

@@ -1,7 +1,9 @@
 //! Fan-out: S websocket subscribers in one room while posters post at a
 //! fixed rate or flat out. Every subscriber must receive every message once,
 //! in increasing id order; delivery latency is measured from the time
-//! stamped into each message's text.
+//! stamped into each message's text. With a process id, the server's CPU
+//! time is measured from the first post until every subscriber has read
+//! the last one (connecting and closing the sockets are outside it).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::client::{Frame, Server};
+use crate::cpu::CpuMeter;
 use crate::stats::{Summary, summarize_micros};
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +33,23 @@ pub struct FanoutResult {
     pub out_of_order: usize,
     /// Subscribers closed for falling behind that resumed with `since`.
     pub reconnects: usize,
+    /// The server's CPU microseconds per delivery (with a process id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_us_per_unit: Option<f64>,
+    pub unit: &'static str,
+}
+
+/// One fan-out measurement.
+#[derive(Debug, Clone)]
+pub struct Fanout {
+    pub subscribers: usize,
+    /// Posts per second; `None` is flat out.
+    pub rate: Option<f64>,
+    pub posters: usize,
+    pub duration: Duration,
+    pub max_posts: usize,
+    /// The server's process, for its CPU time per delivery.
+    pub pid: Option<u32>,
 }
 
 struct Received {
@@ -43,16 +63,15 @@ const MAX_RECONNECTS: usize = 100;
 
 const END: &str = "end-of-run";
 
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    server: &Server,
-    room: &str,
-    subscribers: usize,
-    rate: Option<f64>,
-    posters: usize,
-    duration: Duration,
-    max_posts: usize,
-) -> Result<FanoutResult, String> {
+pub async fn run(server: &Server, room: &str, spec: &Fanout) -> Result<FanoutResult, String> {
+    let Fanout {
+        subscribers,
+        rate,
+        posters,
+        duration,
+        max_posts,
+        pid,
+    } = spec.clone();
     // Connect everyone, a bounded number at a time.
     let mut sockets = Vec::with_capacity(subscribers);
     for chunk in (0..subscribers).collect::<Vec<_>>().chunks(100) {
@@ -109,7 +128,8 @@ pub async fn run(
                     continue;
                 }
                 if frame.data.text == END {
-                    break;
+                    // Kept open until the measurement ends.
+                    return (got, Some(ws));
                 }
                 if let Some(sent) = frame
                     .data
@@ -121,7 +141,7 @@ pub async fn run(
                 }
                 got.ids.push(frame.data.id);
             }
-            got
+            (got, None)
         }));
     }
     drop(ready_tx);
@@ -139,6 +159,7 @@ pub async fn run(
         }
     }
 
+    let meter = CpuMeter::start(pid);
     let started = Instant::now();
     let deadline = started + duration;
     let per_poster = max_posts.div_ceil(posters.max(1));
@@ -179,8 +200,20 @@ pub async fn run(
     let (mut lost, mut duplicated, mut out_of_order, mut deliveries) = (0, 0, 0, 0);
     let mut reconnects = 0;
     let mut latencies = Vec::new();
+    let mut results = Vec::with_capacity(readers.len());
     for r in readers {
-        let got = r.await.map_err(|e| e.to_string())?;
+        results.push(r.await.map_err(|e| e.to_string())?);
+    }
+    let delivery_seconds = started.elapsed().as_secs_f64();
+    let mut sockets = Vec::with_capacity(results.len());
+    let mut read = Vec::with_capacity(results.len());
+    for (got, ws) in results {
+        read.push(got);
+        sockets.extend(ws);
+    }
+    let server_cpu_us_per_unit = meter.per_unit_us(read.iter().map(|g| g.ids.len()).sum());
+    drop(sockets);
+    for got in read {
         deliveries += got.ids.len();
         reconnects += got.reconnects;
         out_of_order += got.ids.windows(2).filter(|w| w[1] <= w[0]).count();
@@ -189,7 +222,6 @@ pub async fn run(
         lost += expected.difference(&unique).count();
         latencies.extend(got.latencies);
     }
-    let delivery_seconds = started.elapsed().as_secs_f64();
     Ok(FanoutResult {
         subscribers,
         target_rate: rate,
@@ -202,5 +234,7 @@ pub async fn run(
         duplicated,
         out_of_order,
         reconnects,
+        server_cpu_us_per_unit,
+        unit: "delivery",
     })
 }

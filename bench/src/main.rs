@@ -45,6 +45,12 @@ struct Args {
     /// Messages in the big room of the history and catchup scenarios.
     #[arg(long, default_value_t = 100_000)]
     history: usize,
+    /// Client counts of the post scenario (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    clients: Option<Vec<usize>>,
+    /// Subscriber counts of the fanout scenario (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    subscribers: Option<Vec<usize>>,
     /// Use the tiny smoke-test sizes.
     #[arg(long)]
     smoke: bool,
@@ -77,6 +83,12 @@ fn main() -> std::process::ExitCode {
         plan.posts_per_room = args.posts_per_room;
         plan.history = args.history;
         plan.recording_round = plan.duration.mul_f64(0.3);
+    }
+    if let Some(counts) = &args.clients {
+        plan.post_clients = counts.clone();
+    }
+    if let Some(counts) = &args.subscribers {
+        plan.subscribers = counts.clone();
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     if args.scenario == "scaleout" {

@@ -272,16 +272,25 @@ pub async fn run(
     }
 
     if wants("fanout") {
+        // The ceiling: the same fan-out through a trivial broadcast on the
+        // same stack, measured right after each fixed-rate run.
+        let trivial = TrivialServer::start(plan.trivial_exe.as_deref())?;
+        let trivial_client = Server::new(&trivial.base, 64);
         for &s in &plan.subscribers {
             for rate in [Some(plan.fanout_rate), None] {
                 let room = format!(
                     "{prefix}-fanout-{s}-{}",
                     rate.map_or("max".into(), |r| r.to_string())
                 );
-                let posters = if rate.is_some() { 1 } else { 4 };
-                let meter = CpuMeter::start(pid);
-                let r = fanout::run(server, &room, s, rate, posters, d, plan.max_posts).await?;
-                let per_delivery = meter.per_unit_us(r.deliveries);
+                let spec = fanout::Fanout {
+                    subscribers: s,
+                    rate,
+                    posters: if rate.is_some() { 1 } else { 4 },
+                    duration: d,
+                    max_posts: plan.max_posts,
+                    pid,
+                };
+                let r = fanout::run(server, &room, &spec).await?;
                 let row = format!(
                     "S={s:<5} {:<9} {:>6.1} posts/s {:>9.0} deliveries/s  p99 {:>7.2} ms  lost {} dup {} disorder {} resumed {}{}",
                     rate.map_or("flat out".into(), |r| format!("{r}/s")),
@@ -292,17 +301,44 @@ pub async fn run(
                     r.duplicated,
                     r.out_of_order,
                     r.reconnects,
-                    cpu::column(per_delivery, "delivery")
+                    cpu::column(r.server_cpu_us_per_unit, "delivery")
                 );
-                let broken = r.lost + r.duplicated + r.out_of_order > 0;
-                let line = WithCpu {
-                    result: &r,
-                    server_cpu_us_per_unit: per_delivery,
-                    unit: "delivery",
-                };
-                out.emit("fanout", &line, row);
-                if broken {
+                out.emit("fanout", &r, row);
+                if r.lost + r.duplicated + r.out_of_order > 0 {
                     return Err("fanout: messages lost, duplicated or out of order".into());
+                }
+                if rate.is_some() {
+                    let spec = fanout::Fanout {
+                        pid: Some(trivial.pid()),
+                        ..spec
+                    };
+                    let c = fanout::run(&trivial_client, &format!("{room}-trivial"), &spec).await?;
+                    let (ours, ceiling) = (r.server_cpu_us_per_unit, c.server_cpu_us_per_unit);
+                    let ratio = ours.zip(ceiling).map(|(n, c)| n / c.max(1e-9));
+                    let row = format!(
+                        "S={s:<5} {:<9} trivial broadcast {:>9.0} deliveries/s  lost {} dup {} disorder {}{}{}",
+                        format!("{}/s", plan.fanout_rate),
+                        c.deliveries_per_second,
+                        c.lost,
+                        c.duplicated,
+                        c.out_of_order,
+                        cpu::column(ceiling, "delivery"),
+                        ratio.map_or(String::new(), |r| format!("; NeCSuS {r:.2}x it")),
+                    );
+                    out.emit(
+                        "fanout_ceiling",
+                        &json!({"subscribers": s, "target_rate": rate, "ceiling": c,
+                                "ceiling_cpu_us_per_delivery": ceiling,
+                                "server_cpu_us_per_delivery": ours,
+                                "ratio": ratio, "unit": "delivery"}),
+                        row,
+                    );
+                    if c.lost + c.duplicated + c.out_of_order > 0 {
+                        return Err(
+                            "fanout ceiling: the trivial broadcast lost, duplicated or reordered messages"
+                                .into(),
+                        );
+                    }
                 }
             }
         }

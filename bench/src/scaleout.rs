@@ -63,16 +63,15 @@ async fn measure(
     )
     .await?;
     let room = format!("{prefix}-{name}-fanout");
-    let fanout = fanout::run(
-        server,
-        &room,
-        sizes.subscribers,
-        Some(sizes.rate),
-        1,
-        sizes.duration,
-        sizes.max_posts,
-    )
-    .await?;
+    let spec = fanout::Fanout {
+        subscribers: sizes.subscribers,
+        rate: Some(sizes.rate),
+        posters: 1,
+        duration: sizes.duration,
+        max_posts: sizes.max_posts,
+        pid: None,
+    };
+    let fanout = fanout::run(server, &room, &spec).await?;
     Ok(Deployment {
         name: name.to_owned(),
         post,

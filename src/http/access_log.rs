@@ -3,12 +3,17 @@
 //! the peer is the proxy, so the address it forwards in `X-Forwarded-For`
 //! is logged instead, with the scheme from `X-Forwarded-Proto`. Also counts
 //! requests for the metrics.
+//!
+//! This runs on every request's task: the line is only put together when
+//! the log level writes it, and the metric's labels are static strings, so
+//! the per-request cost is a few lookups (lines are written by the log's
+//! own thread, see `cli::init_logging`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -78,39 +83,60 @@ fn route_label(path: &str) -> &'static str {
     }
 }
 
+/// The method as a label that needs no allocation.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
 pub async fn log(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let trusted = &state.config.trusted_proxies;
-    let client = client_address(peer, request.headers(), trusted);
-    let scheme = peer
-        .filter(|p| trusted.iter().any(|net| net.contains(&p.ip())))
-        .and_then(|_| request.headers().get("x-forwarded-proto"))
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("http")
-        .to_owned();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let write_line = tracing::enabled!(target: "necsus::access", tracing::Level::INFO);
+    let who = write_line.then(|| {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let trusted = &state.config.trusted_proxies;
+        let client = client_address(peer, request.headers(), trusted);
+        let scheme = peer
+            .filter(|p| trusted.iter().any(|net| net.contains(&p.ip())))
+            .and_then(|_| request.headers().get("x-forwarded-proto"))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("http")
+            .to_owned();
+        (client, scheme)
+    });
     let response = next.run(request).await;
+    let status = response.status();
     metrics::counter!(
         telemetry::HTTP_REQUESTS,
         "route" => route_label(&path),
-        "method" => method.to_string(),
-        "status" => response.status().as_u16().to_string(),
+        "method" => method_label(&method),
+        "status" => status.as_str().to_owned(),
     )
     .increment(1);
-    tracing::info!(
-        target: "necsus::access",
-        %method,
-        path,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        client,
-        scheme,
-        "request"
-    );
+    if let Some((client, scheme)) = who {
+        tracing::info!(
+            target: "necsus::access",
+            %method,
+            path,
+            status = status.as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            client,
+            scheme,
+            "request"
+        );
+    }
     response
 }

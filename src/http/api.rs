@@ -47,7 +47,6 @@ fn query_param(query: &Option<String>, key: &str) -> Option<String> {
         .last()
 }
 
-#[tracing::instrument(skip_all)]
 async fn list_messages(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -87,7 +86,6 @@ fn json_response(body: Body) -> Response {
         .into_response()
 }
 
-#[tracing::instrument(skip_all)]
 async fn list_bots(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -96,7 +94,6 @@ async fn list_bots(
     Ok(Json(state.chat.bots(room.as_deref()).await?))
 }
 
-#[tracing::instrument(skip_all)]
 async fn post_message(
     State(state): State<AppState>,
     body: JsonObject,
@@ -113,7 +110,6 @@ async fn post_message(
     Ok(Json(state.chat.post_message(input).await?))
 }
 
-#[tracing::instrument(skip_all)]
 async fn post_form(
     State(state): State<AppState>,
     body: JsonObject,
@@ -129,7 +125,6 @@ async fn post_form(
     Ok(Json(json!({})))
 }
 
-#[tracing::instrument(skip_all)]
 async fn upsert_bot(
     State(state): State<AppState>,
     body: JsonObject,
@@ -144,7 +139,6 @@ async fn upsert_bot(
     Ok(Json(state.chat.upsert_bot(input).await?))
 }
 
-#[tracing::instrument(skip_all)]
 async fn delete_bot(
     State(state): State<AppState>,
     body: JsonObject,
@@ -152,7 +146,6 @@ async fn delete_bot(
     Ok(Json(state.chat.delete_bot(body.integer("id")?).await?))
 }
 
-#[tracing::instrument(skip_all)]
 async fn clear_room_messages(
     State(state): State<AppState>,
     body: JsonObject,
@@ -162,7 +155,6 @@ async fn clear_room_messages(
     Ok(Json(json!({ "room": room })))
 }
 
-#[tracing::instrument(skip_all)]
 async fn clear_room_state(
     State(state): State<AppState>,
     body: JsonObject,
@@ -172,7 +164,6 @@ async fn clear_room_state(
     Ok(Json(json!({ "room": room })))
 }
 
-#[tracing::instrument(skip_all)]
 async fn list_bot_calls(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -192,7 +183,6 @@ async fn list_bot_calls(
     Ok(Json(state.chat.bot_calls(&room, bot_id, since).await?))
 }
 
-#[tracing::instrument(skip_all)]
 async fn test_bot(
     State(state): State<AppState>,
     body: JsonObject,
@@ -200,7 +190,6 @@ async fn test_bot(
     Ok(Json(state.chat.test_bot(body.integer("id")?).await?))
 }
 
-#[tracing::instrument(skip_all)]
 async fn replay_call(
     State(state): State<AppState>,
     body: JsonObject,

@@ -83,9 +83,18 @@ fn file_options(path: &Path) -> SqliteConnectOptions {
 
 /// One connection that never closes: an in-memory database lives as long
 /// as its connection does.
+/// A pool of up to `max` connections. Connections to a local file do not
+/// go stale the way network ones do, so none is pinged before use (a ping
+/// is a round trip to the connection's thread on every acquire, that is on
+/// every batch the writer commits).
+fn pool_options(max: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(max)
+        .test_before_acquire(false)
+}
+
 async fn memory_pool() -> Result<SqlitePool, StoreError> {
-    Ok(SqlitePoolOptions::new()
-        .max_connections(1)
+    Ok(pool_options(1)
         .min_connections(1)
         .idle_timeout(None)
         .max_lifetime(None)
@@ -123,23 +132,19 @@ impl SqliteStore {
             }
         } else {
             let options = file_options(Path::new(path));
-            let writer = SqlitePoolOptions::new()
-                .max_connections(1)
+            let writer = pool_options(1)
                 .min_connections(1)
                 .connect_with(options.clone())
                 .await?;
-            let readers = SqlitePoolOptions::new()
-                .max_connections(4)
+            let readers = pool_options(4)
                 .connect_with(options.clone().read_only(true))
                 .await?;
             let calls = file_options(&calls_path(Path::new(path)));
-            let calls_writer = SqlitePoolOptions::new()
-                .max_connections(1)
+            let calls_writer = pool_options(1)
                 .min_connections(1)
                 .connect_with(calls.clone())
                 .await?;
-            let calls_readers = SqlitePoolOptions::new()
-                .max_connections(2)
+            let calls_readers = pool_options(2)
                 .connect_with(calls.read_only(true))
                 .await?;
             SqliteStore {
