@@ -419,7 +419,10 @@ mod tests {
         broker.close_all();
         assert_eq!(waiter.await.unwrap(), Err(RecvError::Closed));
         let mut late = broker.subscribe("r");
-        assert_eq!(late.recv().await.map(|f| f.message_id), Err(RecvError::Closed));
+        assert_eq!(
+            late.recv().await.map(|f| f.message_id),
+            Err(RecvError::Closed)
+        );
     }
 
     #[tokio::test]

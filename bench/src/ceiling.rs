@@ -18,11 +18,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use tokio::sync::broadcast;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection};
+use tokio::sync::broadcast;
 
 /// The ceilings' shared state: the next message id and each room's
 /// broadcast channel of pre-serialised frames.

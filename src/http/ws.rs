@@ -146,7 +146,9 @@ impl Ended {
                     format!("fell behind by {missed} events; reconnect with since={last_id}"),
                 ))
             }
-            RecvError::Closed => Ended::Close(close(CLOSE_GOING_AWAY, "server shutting down".into())),
+            RecvError::Closed => {
+                Ended::Close(close(CLOSE_GOING_AWAY, "server shutting down".into()))
+            }
             RecvError::Stopped => Ended::ClientLeft,
         }
     }

@@ -144,9 +144,7 @@ impl SqliteStore {
                 .min_connections(1)
                 .connect_with(calls.clone())
                 .await?;
-            let calls_readers = pool_options(2)
-                .connect_with(calls.read_only(true))
-                .await?;
+            let calls_readers = pool_options(2).connect_with(calls.read_only(true)).await?;
             SqliteStore {
                 writer,
                 readers,
