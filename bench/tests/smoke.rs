@@ -103,7 +103,11 @@ async fn every_scenario_runs_correctly_at_smoke_size() {
         .filter(|l| l["scenario"] == "fanout" && l["target_rate"].is_number())
         .count();
     assert_eq!(count("fanout_ceiling"), fixed_rate, "{:?}", out.lines);
-    for line in out.lines.iter().filter(|l| l["scenario"] == "fanout_ceiling") {
+    for line in out
+        .lines
+        .iter()
+        .filter(|l| l["scenario"] == "fanout_ceiling")
+    {
         let ceiling = &line["ceiling"];
         assert!(ceiling["posts"].as_u64().unwrap() > 0, "{line}");
         assert_eq!(
@@ -111,8 +115,15 @@ async fn every_scenario_runs_correctly_at_smoke_size() {
             ceiling["posts"].as_u64().unwrap() * line["subscribers"].as_u64().unwrap(),
             "{line}"
         );
-        for key in ["ceiling_cpu_us_per_delivery", "server_cpu_us_per_delivery", "ratio"] {
-            assert!(line[key].as_f64().is_some_and(|v| v >= 0.0), "{key}: {line}");
+        for key in [
+            "ceiling_cpu_us_per_delivery",
+            "server_cpu_us_per_delivery",
+            "ratio",
+        ] {
+            assert!(
+                line[key].as_f64().is_some_and(|v| v >= 0.0),
+                "{key}: {line}"
+            );
         }
     }
     let catchup = out
