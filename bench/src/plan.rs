@@ -162,18 +162,27 @@ pub async fn run(
         let trivial = TrivialServer::start(plan.trivial_exe.as_deref())?;
         let trivial_client = Server::new(&trivial.base, c);
         let rooms = post::capped_rooms(format!("{prefix}-trivial"), plan.posts_per_room);
+        let meter = CpuMeter::start(Some(trivial.pid()));
         let ceiling = post::closed_loop(&trivial_client, c, d, plan.max_posts, rooms).await;
+        let ceiling_cpu = meter.per_unit_us(ceiling.posts);
         drop(trivial);
         let rooms = post::capped_rooms(format!("{prefix}-vs"), plan.posts_per_room);
+        let meter = CpuMeter::start(pid);
         let real = post::closed_loop(server, c, d, plan.max_posts, rooms).await;
+        let real_cpu = meter.per_unit_us(real.posts);
         let fraction = real.per_second / ceiling.per_second.max(1e-9);
         out.emit(
             "ceiling",
             &json!({"kind": "trivial_handler", "clients": c, "ceiling_per_second": ceiling.per_second,
-                    "server_per_second": real.per_second, "fraction": fraction, "ceiling_latency": ceiling.latency}),
+                    "server_per_second": real.per_second, "fraction": fraction, "ceiling_latency": ceiling.latency,
+                    "ceiling_cpu_us_per_request": ceiling_cpu, "server_cpu_us_per_post": real_cpu}),
             format!(
-                "trivial handler C={c}: {:.0} req/s; server {:.0} posts/s = {:.2} of it",
-                ceiling.per_second, real.per_second, fraction
+                "trivial handler C={c}: {:.0} req/s{}; server {:.0} posts/s = {:.2} of it{}",
+                ceiling.per_second,
+                cpu::column(ceiling_cpu, "request"),
+                real.per_second,
+                fraction,
+                cpu::column(real_cpu, "post")
             ),
         );
         for batch in [1, 64] {
