@@ -51,14 +51,6 @@ pub async fn serve(
 ) -> Result<(), StoreError> {
     crate::telemetry::handle();
     let broker = Broker::new(config.ws_lag_events, config.ws_lag_bytes);
-    // Websockets close (1001) as soon as shutdown starts.
-    tokio::spawn({
-        let (broker, shutdown) = (Arc::clone(&broker), shutdown.clone());
-        async move {
-            shutdown.cancelled().await;
-            broker.close_all();
-        }
-    });
     let bot_cache = Arc::new(BotCache::default());
     // A turn waits for one bot call before it (bounded by the bot
     // timeout), plus a moment to store its reply.

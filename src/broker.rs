@@ -8,19 +8,12 @@
 //! it, so idle rooms hold nothing, and one slow browser never grows memory
 //! or slows anyone else, whatever the size of the messages (bot replies may
 //! be several MiB).
-//!
-//! A subscription's `recv` is the only thing its websocket task waits on
-//! while live: the server shutting down (`close_all`) and the browser
-//! leaving (`Stopper::stop`, from the task reading the socket) wake it as
-//! well, so an event costs one wake-up and one poll per subscriber.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
 
 use axum::extract::ws::Utf8Bytes;
-use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
 use crate::model::Event;
@@ -41,10 +34,6 @@ pub struct Frame {
 pub enum RecvError {
     /// This many frames were dropped before the subscriber read them.
     Lagged(u64),
-    /// The server is shutting down (`Broker::close_all`).
-    Closed,
-    /// The subscriber's `Stopper` was used (the browser left).
-    Stopped,
 }
 
 pub struct Broker {
@@ -52,7 +41,6 @@ pub struct Broker {
     capacity: usize,
     max_bytes: usize,
     subscribers: AtomicUsize,
-    closed: AtomicBool,
 }
 
 struct Room {
@@ -101,26 +89,6 @@ pub struct Subscription {
     /// Sequence number of the next frame to read.
     position: u64,
     broker: Arc<Broker>,
-    stop: Arc<StopSignal>,
-}
-
-#[derive(Default)]
-struct StopSignal {
-    stopped: AtomicBool,
-    waker: AtomicWaker,
-}
-
-/// Ends one subscription's waiting from elsewhere (the task reading the
-/// browser's side of the socket); cheap to clone.
-#[derive(Clone)]
-pub struct Stopper(Arc<StopSignal>);
-
-impl Stopper {
-    /// The subscription's `recv` returns `Stopped` from now on.
-    pub fn stop(&self) {
-        self.0.stopped.store(true, Ordering::Release);
-        self.0.waker.wake();
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -137,7 +105,6 @@ impl Broker {
             capacity: capacity.max(1),
             max_bytes,
             subscribers: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
         })
     }
 
@@ -160,7 +127,6 @@ impl Broker {
             name: room.to_owned(),
             position,
             broker: Arc::clone(self),
-            stop: Arc::default(),
         }
     }
 
@@ -217,16 +183,6 @@ impl Broker {
         }
     }
 
-    /// Ends every subscription, now and later, with `Closed` (the server is
-    /// shutting down).
-    pub fn close_all(&self) {
-        self.closed.store(true, Ordering::Release);
-        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
-        for room in rooms {
-            room.published.notify_waiters();
-        }
-    }
-
     fn push(&self, room: &Room, frame: Arc<Frame>) {
         {
             let mut ring = lock(&room.ring);
@@ -259,8 +215,7 @@ impl Broker {
 
 impl Subscription {
     /// The next frame, waiting for one; `Lagged` once frames this
-    /// subscriber had not read were dropped, `Closed` once the server
-    /// shuts down, `Stopped` once its `Stopper` is used.
+    /// subscriber had not read were dropped.
     pub async fn recv(&mut self) -> Result<Arc<Frame>, RecvError> {
         loop {
             let published = self.room.published.notified();
@@ -268,9 +223,6 @@ impl Subscription {
             // Registered before looking, so a frame published between the
             // look and the wait still wakes us.
             published.as_mut().enable();
-            if let Some(ended) = self.ended() {
-                return Err(ended);
-            }
             {
                 let mut ring = lock(&self.room.ring);
                 if self.position < ring.head {
@@ -288,32 +240,8 @@ impl Subscription {
                     return Ok(frame);
                 }
             }
-            let stop = &self.stop;
-            std::future::poll_fn(|cx| {
-                stop.waker.register(cx.waker());
-                if stop.stopped.load(Ordering::Acquire) {
-                    return Poll::Ready(());
-                }
-                published.as_mut().poll(cx)
-            })
-            .await;
+            published.await;
         }
-    }
-
-    /// Why this subscription has ended, if it has (without waiting).
-    pub fn ended(&self) -> Option<RecvError> {
-        if self.broker.closed.load(Ordering::Acquire) {
-            Some(RecvError::Closed)
-        } else if self.stop.stopped.load(Ordering::Acquire) {
-            Some(RecvError::Stopped)
-        } else {
-            None
-        }
-    }
-
-    /// A handle that ends this subscription's waiting.
-    pub fn stopper(&self) -> Stopper {
-        Stopper(Arc::clone(&self.stop))
     }
 }
 
@@ -401,28 +329,6 @@ mod tests {
         let ring_bytes = lock(&slow.room.ring).bytes;
         assert!(ring_bytes <= 10_000, "{ring_bytes}");
         assert!(matches!(slow.recv().await, Err(RecvError::Lagged(n)) if n >= 3));
-    }
-
-    #[tokio::test]
-    async fn a_waiting_subscriber_wakes_when_stopped_or_closed() {
-        let broker = Broker::new(8, 1 << 20);
-        let mut left = broker.subscribe("r");
-        let stopper = left.stopper();
-        let waiter = tokio::spawn(async move { left.recv().await.map(|f| f.message_id) });
-        tokio::task::yield_now().await;
-        stopper.stop();
-        assert_eq!(waiter.await.unwrap(), Err(RecvError::Stopped));
-
-        let mut staying = broker.subscribe("r");
-        let waiter = tokio::spawn(async move { staying.recv().await.map(|f| f.message_id) });
-        tokio::task::yield_now().await;
-        broker.close_all();
-        assert_eq!(waiter.await.unwrap(), Err(RecvError::Closed));
-        let mut late = broker.subscribe("r");
-        assert_eq!(
-            late.recv().await.map(|f| f.message_id),
-            Err(RecvError::Closed)
-        );
     }
 
     #[tokio::test]

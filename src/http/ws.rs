@@ -1,10 +1,6 @@
-//! The room stream `/ws/{room}?since=ID` (SPEC §6). Two tasks per socket:
-//! the sender, which while live waits only on its subscription, and the
-//! reader of what the browser sends, woken only when the browser sends
-//! something. The reader ending (the browser left or misbehaved) stops the
-//! subscription; so does the server shutting down. Keeping the reader out
-//! of the sender's wake-ups keeps an event's cost per subscriber to one
-//! poll and one write.
+//! The room stream `/ws/{room}?since=ID` (SPEC §6). One task per socket:
+//! the event sender and the client reader are two futures joined by
+//! `select!`, and whichever ends first decides the close frame.
 //!
 //! Exactly-once delivery: the subscription starts before the snapshot is
 //! read, so every event is in the snapshot, on the subscription, or both;
@@ -93,28 +89,18 @@ async fn serve(socket: WebSocket, state: AppState, room: String, since: i64) {
     let close_frame = match state.chat.subscribe(&room, since).await {
         Err(e) => close(CLOSE_INTERNAL, e.to_string()),
         Ok((subscription, snapshot)) => {
-            let stopper = subscription.stopper();
-            let reader = tokio::spawn(async move {
-                let frame = read_client(stream).await;
-                stopper.stop();
-                frame
-            });
-            let ended = send_events(
+            let send = send_events(
                 &mut sink,
                 subscription,
                 snapshot,
                 since,
                 send_timeout,
                 &state,
-            )
-            .await;
-            match ended {
-                // The reader decides: the browser closed, or sent too much.
-                Ended::ClientLeft => reader.await.ok().flatten(),
-                Ended::Close(frame) => {
-                    reader.abort();
-                    frame
-                }
+            );
+            tokio::select! {
+                frame = send => frame,
+                frame = read_client(stream) => frame,
+                () = state.shutdown.cancelled() => close(CLOSE_GOING_AWAY, "server shutting down".into()),
             }
         }
     };
@@ -124,33 +110,6 @@ async fn serve(socket: WebSocket, state: AppState, room: String, since: i64) {
             sink.send(WsMessage::Close(Some(frame))),
         )
         .await;
-    }
-}
-
-/// How the sender ended.
-enum Ended {
-    /// The reader stopped the subscription.
-    ClientLeft,
-    /// The sender ended the stream, with this close frame (`None`: the
-    /// socket failed or the browser did not take frames in time).
-    Close(Option<CloseFrame>),
-}
-
-impl Ended {
-    fn from_recv(error: RecvError, last_id: i64, state: &AppState) -> Ended {
-        match error {
-            RecvError::Lagged(missed) => {
-                state.chat.broker().note_lagged();
-                Ended::Close(close(
-                    CLOSE_TRY_AGAIN_LATER,
-                    format!("fell behind by {missed} events; reconnect with since={last_id}"),
-                ))
-            }
-            RecvError::Closed => {
-                Ended::Close(close(CLOSE_GOING_AWAY, "server shutting down".into()))
-            }
-            RecvError::Stopped => Ended::ClientLeft,
-        }
     }
 }
 
@@ -187,7 +146,7 @@ async fn send_events(
     since: i64,
     send_timeout: Duration,
     state: &AppState,
-) -> Ended {
+) -> Option<CloseFrame> {
     let Replay {
         clear_point,
         reset,
@@ -217,14 +176,11 @@ async fn send_events(
         for text in frames.drain(..) {
             // `feed` queues without flushing: a page goes out in few writes.
             if !timed(send_timeout, sink.feed(WsMessage::Text(text.into()))).await {
-                return Ended::Close(None);
+                return None;
             }
         }
         if !timed(send_timeout, sink.flush()).await {
-            return Ended::Close(None);
-        }
-        if let Some(ended) = subscription.ended() {
-            return Ended::from_recv(ended, last_id, state);
+            return None;
         }
         // Stored JSON never holds a raw newline, so it separates messages.
         let page = match history
@@ -233,7 +189,7 @@ async fn send_events(
         {
             Ok(Some(page)) => page,
             Ok(None) => break,
-            Err(e) => return Ended::Close(close(CLOSE_INTERNAL, e.to_string())),
+            Err(e) => return close(CLOSE_INTERNAL, e.to_string()),
         };
         last_id = last_id.max(page.last_id);
         frames.extend(
@@ -246,7 +202,13 @@ async fn send_events(
     loop {
         let frame = match subscription.recv().await {
             Ok(frame) => frame,
-            Err(e) => return Ended::from_recv(e, last_id, state),
+            Err(RecvError::Lagged(missed)) => {
+                state.chat.broker().note_lagged();
+                return close(
+                    CLOSE_TRY_AGAIN_LATER,
+                    format!("fell behind by {missed} events; reconnect with since={last_id}"),
+                );
+            }
         };
         if let Some(id) = frame.message_id {
             if id <= last_id {
@@ -264,7 +226,7 @@ async fn send_events(
             last_id = clear;
         }
         if !timed(send_timeout, sink.send(WsMessage::Text(frame.text.clone()))).await {
-            return Ended::Close(None);
+            return None;
         }
     }
 }
