@@ -99,10 +99,10 @@ fn method_label(method: &Method) -> &'static str {
 
 pub async fn log(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let route = route_label(request.uri().path());
+    let method = method_label(request.method());
     let write_line = tracing::enabled!(target: "necsus::access", tracing::Level::INFO);
-    let who = write_line.then(|| {
+    let line = write_line.then(|| {
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -115,18 +115,20 @@ pub async fn log(State(state): State<AppState>, request: Request, next: Next) ->
             .and_then(|v| v.to_str().ok())
             .unwrap_or("http")
             .to_owned();
-        (client, scheme)
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        (method, path, client, scheme)
     });
     let response = next.run(request).await;
     let status = response.status();
     metrics::counter!(
         telemetry::HTTP_REQUESTS,
-        "route" => route_label(&path),
-        "method" => method_label(&method),
+        "route" => route,
+        "method" => method,
         "status" => status.as_str().to_owned(),
     )
     .increment(1);
-    if let Some((client, scheme)) = who {
+    if let Some((method, path, client, scheme)) = line {
         tracing::info!(
             target: "necsus::access",
             %method,
