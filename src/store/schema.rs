@@ -1,7 +1,11 @@
-//! The tables both stores share, as sea-query names, and the bounds both
-//! apply to them.
+//! The tables both stores share, as sea-query names, the bounds both
+//! apply to them, and how a row of either becomes a message or a bot.
 
 use sea_query::Iden;
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use super::StoreError;
+use crate::model::{Bot, Kind, Message, State};
 
 #[derive(Iden, Clone, Copy)]
 pub(super) enum Messages {
@@ -64,3 +68,52 @@ pub(super) const PAGE_MAX_CHARS: i64 = 4 << 20;
 /// Most rows in one INSERT (14 bound values each, well under either
 /// database's cap on bound values).
 pub(super) const MAX_ROWS_PER_INSERT: usize = 256;
+
+/// A `messages` row (of either backend) as a message; errors name a kind
+/// or state the row should never hold.
+pub(super) fn message_from_row<'r, R>(row: &'r R) -> Result<Message, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    f64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let kind: String = row.try_get("kind")?;
+    let state: Option<String> = row.try_get("state")?;
+    Ok(Message {
+        id: row.try_get("id")?,
+        room: row.try_get("room")?,
+        author: row.try_get("author")?,
+        kind: Kind::parse(&kind).ok_or_else(|| StoreError(format!("unknown kind {kind:?}")))?,
+        text: row.try_get("text")?,
+        when: row.try_get("when")?,
+        image: row.try_get("image")?,
+        media: row.try_get("media")?,
+        css: row.try_get("css")?,
+        js: row.try_get("js")?,
+        from_bot: row.try_get("from_bot")?,
+        base_url: row.try_get("base_url")?,
+        state: match state {
+            Some(s) => Some(State::from_stored(&s).map_err(StoreError)?),
+            None => None,
+        },
+    })
+}
+
+/// A `bots` row (of either backend) as a bot.
+pub(super) fn bot_from_row<'r, R>(row: &'r R) -> Result<Bot, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(Bot {
+        id: row.try_get("id")?,
+        room: row.try_get("room")?,
+        name: row.try_get("name")?,
+        responds_to: row.try_get("responds_to")?,
+        url: row.try_get("url")?,
+    })
+}

@@ -13,16 +13,16 @@ use async_trait::async_trait;
 use sea_query::{Expr, ExprTrait, Iden, OnConflict, Order, Query, SqliteQueryBuilder};
 use sea_query_sqlx::SqlxBinder;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, Sqlite, Transaction};
 
 use super::schema::{
     BOT_COLUMNS, Bots, MAX_ROWS_PER_INSERT, MESSAGE_COLUMNS, Messages, PAGE_MAX_CHARS,
+    bot_from_row, message_from_row,
 };
 use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
-use crate::model::{Bot, BotCall, BotInput, Kind, Message, NewMessage, State, now_seconds};
+use crate::model::{Bot, BotCall, BotInput, Message, NewMessage, now_seconds};
 
 #[derive(Iden, Clone, Copy)]
 enum Clears {
@@ -276,39 +276,6 @@ fn message_outcome(message: Message) -> WriteOutcome {
         before: None,
         turn: false,
     }
-}
-
-fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
-    let kind: String = row.try_get("kind")?;
-    let state: Option<String> = row.try_get("state")?;
-    Ok(Message {
-        id: row.try_get("id")?,
-        room: row.try_get("room")?,
-        author: row.try_get("author")?,
-        kind: Kind::parse(&kind).ok_or_else(|| StoreError(format!("unknown kind {kind:?}")))?,
-        text: row.try_get("text")?,
-        when: row.try_get("when")?,
-        image: row.try_get("image")?,
-        media: row.try_get("media")?,
-        css: row.try_get("css")?,
-        js: row.try_get("js")?,
-        from_bot: row.try_get("from_bot")?,
-        base_url: row.try_get("base_url")?,
-        state: match state {
-            Some(s) => Some(State::from_stored(&s).map_err(StoreError)?),
-            None => None,
-        },
-    })
-}
-
-fn bot_from_row(row: &SqliteRow) -> Result<Bot, StoreError> {
-    Ok(Bot {
-        id: row.try_get("id")?,
-        room: row.try_get("room")?,
-        name: row.try_get("name")?,
-        responds_to: row.try_get("responds_to")?,
-        url: row.try_get("url")?,
-    })
 }
 
 /// The id the next message gets: one past the largest ever handed out
