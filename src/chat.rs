@@ -226,7 +226,7 @@ impl Chat {
 
     /// Stores a person's message, broadcasts it, runs the bots it activates
     /// one after another, and returns it once every reply is stored.
-    #[tracing::instrument(skip_all, fields(room = %input.room))]
+    #[tracing::instrument(level = "debug", skip_all, fields(room = %input.room))]
     pub async fn post_message(&self, input: UserMessage) -> Result<Message, AppError> {
         self.check_room(&input.room)?;
         let l = &self.limits;
@@ -335,7 +335,7 @@ impl Chat {
 
     /// Sends a submitted form to the bot its action points at and stores
     /// the reply (SPEC §5).
-    #[tracing::instrument(skip_all, fields(room = %input.room, bot_id = input.bot_id))]
+    #[tracing::instrument(level = "debug", skip_all, fields(room = %input.room, bot_id = input.bot_id))]
     pub async fn submit_form(&self, input: FormSubmission) -> Result<(), AppError> {
         self.check_room(&input.room)?;
         check_len("author", &input.author, self.limits.max_author_chars)?;
@@ -555,6 +555,7 @@ impl Chat {
         metrics::counter!(telemetry::BOT_CALLS, "outcome" => outcome).increment(1);
         telemetry::observe_seconds(telemetry::BOT_CALL_SECONDS, elapsed);
         tracing::info!(
+            room,
             call_id = start.id,
             bot_id = target.id,
             bot = %target.name,

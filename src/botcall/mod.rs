@@ -171,7 +171,7 @@ impl BotCaller {
     }
 
     /// POSTs `body` (JSON) to `url` and validates the reply.
-    #[tracing::instrument(skip(self, body))]
+    #[tracing::instrument(level = "debug", skip(self, body))]
     pub async fn call(&self, url: &str, body: &[u8]) -> Exchange {
         let mut exchange = Exchange {
             result: Err(BotFailure::NoUrl),

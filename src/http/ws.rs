@@ -48,7 +48,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/ws/{*room}", get(upgrade))
 }
 
-#[tracing::instrument(skip_all, fields(room = %room))]
+#[tracing::instrument(level = "debug", skip_all, fields(room = %room))]
 async fn upgrade(
     ws: WebSocketUpgrade,
     Path(room): Path<String>,

@@ -678,7 +678,7 @@ async fn clear_room(
 
 #[async_trait]
 impl Store for PostgresStore {
-    #[tracing::instrument(skip_all, fields(ops = ops.len()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(ops = ops.len()))]
     async fn write(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
         self.write_all(ops).await
     }
@@ -696,7 +696,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn message_page(
         &self,
         room: &str,

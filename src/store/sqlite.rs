@@ -116,7 +116,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, and the bot-call
     /// log's beside it (see `calls_path`), and applies the migrations.
     /// `:memory:` gives private in-memory databases.
-    #[tracing::instrument]
+    #[tracing::instrument(level = "debug")]
     pub async fn open(path: &str) -> Result<Self, StoreError> {
         let store = if path == ":memory:" {
             let pool = memory_pool().await?;
@@ -515,7 +515,7 @@ async fn bots_of(
 
 #[async_trait]
 impl Store for SqliteStore {
-    #[tracing::instrument(skip_all, fields(ops = ops.len()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(ops = ops.len()))]
     async fn write(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
         let result = self.write_all(ops).await;
         if result.is_err() {
@@ -525,7 +525,7 @@ impl Store for SqliteStore {
         result
     }
 
-    #[tracing::instrument(skip_all, fields(calls = calls.len()))]
+    #[tracing::instrument(level = "debug", skip_all, fields(calls = calls.len()))]
     async fn record_calls(
         &self,
         calls: &[BotCall],
@@ -545,7 +545,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn message_page(
         &self,
         room: &str,
@@ -594,7 +594,7 @@ impl Store for SqliteStore {
         }))
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn latest_message_before(
         &self,
         room: &str,
@@ -616,19 +616,19 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn bots(&self, room: Option<&str>) -> Result<Vec<Bot>, StoreError> {
         let mut conn = self.readers.acquire().await?;
         bots_of(&mut conn, room).await
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn bot(&self, id: i64) -> Result<Option<Bot>, StoreError> {
         let mut conn = self.readers.acquire().await?;
         find_bot(&mut conn, id).await
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn bot_calls(
         &self,
         room: &str,
@@ -639,7 +639,7 @@ impl Store for SqliteStore {
         calls::list(&self.calls_readers, room, bot_id, since, keep).await
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn bot_call(&self, id: i64) -> Result<Option<BotCall>, StoreError> {
         calls::find(&self.calls_readers, id).await
     }
@@ -648,7 +648,7 @@ impl Store for SqliteStore {
         calls::max_id(&self.calls_readers).await
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn newest_message_id(&self, room: &str) -> Result<Option<i64>, StoreError> {
         let row = bound!(
             Query::select()
@@ -661,7 +661,7 @@ impl Store for SqliteStore {
         Ok(row.try_get(0)?)
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn id_in_restore_gap(&self, id: i64) -> Result<bool, StoreError> {
         let row = sqlx::query(
             "SELECT EXISTS (SELECT 1 FROM id_gaps WHERE after_id < ? AND ? <= up_to_id)",
@@ -673,7 +673,7 @@ impl Store for SqliteStore {
         Ok(row.try_get::<bool, _>(0)?)
     }
 
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(level = "debug", skip(self))]
     async fn clear_point(&self, room: &str) -> Result<Option<i64>, StoreError> {
         Ok(bound!(
             Query::select()
