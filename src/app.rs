@@ -124,6 +124,15 @@ pub async fn serve(
         },
     ));
     drop(feed);
+    // Websockets learn of the shutdown from their subscriptions.
+    tokio::spawn({
+        let broker = Arc::clone(chat.broker());
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cancelled().await;
+            broker.close();
+        }
+    });
     let grace = config.shutdown_grace;
     let state = AppState {
         chat,

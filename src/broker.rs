@@ -10,7 +10,7 @@
 //! be several MiB).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::ws::Utf8Bytes;
@@ -34,6 +34,8 @@ pub struct Frame {
 pub enum RecvError {
     /// This many frames were dropped before the subscriber read them.
     Lagged(u64),
+    /// The server is shutting down (`Broker::close`).
+    Closed,
 }
 
 pub struct Broker {
@@ -41,6 +43,8 @@ pub struct Broker {
     capacity: usize,
     max_bytes: usize,
     subscribers: AtomicUsize,
+    /// Set once by `close`: every subscription ends.
+    closed: AtomicBool,
 }
 
 struct Room {
@@ -105,6 +109,7 @@ impl Broker {
             capacity: capacity.max(1),
             max_bytes,
             subscribers: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -202,6 +207,18 @@ impl Broker {
         room.published.notify_waiters();
     }
 
+    /// Ends every subscription, now and to come: `recv` answers `Closed`.
+    /// Called once at shutdown, so that sockets learn it from the
+    /// subscription they already wait on instead of each watching a
+    /// shutdown signal of its own on every wake-up.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        for room in rooms {
+            room.published.notify_waiters();
+        }
+    }
+
     /// Websocket subscribers connected now.
     pub fn subscriber_count(&self) -> usize {
         self.subscribers.load(Ordering::Relaxed)
@@ -215,7 +232,7 @@ impl Broker {
 
 impl Subscription {
     /// The next frame, waiting for one; `Lagged` once frames this
-    /// subscriber had not read were dropped.
+    /// subscriber had not read were dropped, `Closed` once the broker is.
     pub async fn recv(&mut self) -> Result<Arc<Frame>, RecvError> {
         loop {
             let published = self.room.published.notified();
@@ -223,6 +240,9 @@ impl Subscription {
             // Registered before looking, so a frame published between the
             // look and the wait still wakes us.
             published.as_mut().enable();
+            if self.broker.closed.load(Ordering::SeqCst) {
+                return Err(RecvError::Closed);
+            }
             {
                 let mut ring = lock(&self.room.ring);
                 if self.position < ring.head {
@@ -314,6 +334,23 @@ mod tests {
         broker.publish(&message(4, "x"));
         drop(b);
         assert!(lock(&broker.rooms).is_empty());
+    }
+
+    #[tokio::test]
+    async fn closing_ends_waiting_and_later_subscriptions() {
+        let broker = Broker::new(8, 1 << 20);
+        let mut waiting = broker.subscribe("r");
+        let waiter = tokio::spawn(async move { waiting.recv().await.map(|_| ()) });
+        // Let the waiter register before the broker closes.
+        tokio::task::yield_now().await;
+        broker.close();
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("a waiting subscription ends when the broker closes")
+            .unwrap();
+        assert_eq!(ended, Err(RecvError::Closed));
+        let mut later = broker.subscribe("other");
+        assert_eq!(later.recv().await.map(|_| ()), Err(RecvError::Closed));
     }
 
     #[tokio::test]

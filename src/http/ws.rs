@@ -1,6 +1,6 @@
 //! The room stream `/ws/{room}?since=ID` (SPEC §6). One task per socket:
-//! the event sender and the client reader are two futures joined by
-//! `select!`, and whichever ends first decides the close frame.
+//! the replay first, then one loop waiting on the room's subscription and
+//! on the browser; whichever ends the loop decides the close frame.
 //!
 //! Exactly-once delivery: the subscription starts before the snapshot is
 //! read, so every event is in the snapshot, on the subscription, or both;
@@ -14,8 +14,7 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 
 use super::AppState;
 use crate::broker::{RecvError, Subscription};
@@ -83,70 +82,78 @@ fn close(code: u16, reason: String) -> Option<CloseFrame> {
     })
 }
 
-async fn serve(socket: WebSocket, state: AppState, room: String, since: i64) {
-    let (mut sink, stream) = socket.split();
-    let send_timeout = state.config.ws_send_timeout;
+async fn serve(mut socket: WebSocket, state: AppState, room: String, since: i64) {
     let close_frame = match state.chat.subscribe(&room, since).await {
         Err(e) => close(CLOSE_INTERNAL, e.to_string()),
-        Ok((subscription, snapshot)) => {
-            let send = send_events(
-                &mut sink,
-                subscription,
-                snapshot,
-                since,
-                send_timeout,
-                &state,
-            );
-            tokio::select! {
-                frame = send => frame,
-                frame = read_client(stream) => frame,
-                () = state.shutdown.cancelled() => close(CLOSE_GOING_AWAY, "server shutting down".into()),
+        Ok((subscription, replay)) => {
+            let send_timeout = state.config.ws_send_timeout;
+            // The replay is one-off work: here alone the shutdown signal is
+            // watched directly; afterwards it arrives through the broker.
+            let replayed = tokio::select! {
+                replayed = send_replay(&mut socket, replay, since, send_timeout, &state) => replayed,
+                () = state.shutdown.cancelled() => Err(close(CLOSE_GOING_AWAY, SHUTTING_DOWN.into())),
+            };
+            match replayed {
+                Ok(sent) => {
+                    stream_live(&mut socket, subscription, sent, send_timeout, &state).await
+                }
+                Err(frame) => frame,
             }
         }
     };
     if let Some(frame) = close_frame {
         let _ = tokio::time::timeout(
             Duration::from_secs(1),
-            sink.send(WsMessage::Close(Some(frame))),
+            socket.send(WsMessage::Close(Some(frame))),
         )
         .await;
     }
 }
 
-/// Ignores what the browser sends; returns when it closes or misbehaves.
-async fn read_client(mut stream: SplitStream<WebSocket>) -> Option<CloseFrame> {
-    while let Some(frame) = stream.next().await {
-        match frame {
-            Ok(WsMessage::Close(_)) => return None,
-            Ok(_) => {}
-            Err(e) => {
-                let text = e.to_string();
-                if text.contains("too long")
-                    || text.contains("Space limit")
-                    || text.contains("capacity")
-                {
-                    return close(
-                        1009,
-                        format!("client frames are limited to {MAX_CLIENT_FRAME} bytes"),
-                    );
-                }
-                return None;
+const SHUTTING_DOWN: &str = "server shutting down";
+
+/// What the browser sent: `Err` with the close frame to answer (if any)
+/// once it closed or misbehaved; `Ok` for anything else, which is ignored.
+fn client_frame(frame: Option<Result<WsMessage, axum::Error>>) -> Result<(), Option<CloseFrame>> {
+    match frame {
+        None | Some(Ok(WsMessage::Close(_))) => Err(None),
+        Some(Ok(_)) => Ok(()),
+        Some(Err(e)) => {
+            let text = e.to_string();
+            if text.contains("too long")
+                || text.contains("Space limit")
+                || text.contains("capacity")
+            {
+                Err(close(
+                    1009,
+                    format!("client frames are limited to {MAX_CLIENT_FRAME} bytes"),
+                ))
+            } else {
+                Err(None)
             }
         }
     }
-    None
 }
 
-type Sink = SplitSink<WebSocket, WsMessage>;
+/// Where the browser is once the replay is sent: live frames at or below
+/// these are already shown and are skipped.
+struct Sent {
+    /// The newest message id sent (or the point the browser was at).
+    last_id: i64,
+    /// The room's clear point when the replay was read.
+    last_clear: i64,
+}
 
-async fn send_events(
-    sink: &mut Sink,
-    mut subscription: Subscription,
+/// Sends what the browser is missing: the clear, the room's bots, the
+/// calls in flight, then the history after `since` page by page. Returns
+/// where the browser is then, or the close frame to end with.
+async fn send_replay(
+    socket: &mut WebSocket,
     replay: Replay,
     since: i64,
     send_timeout: Duration,
     state: &AppState,
-) -> Option<CloseFrame> {
+) -> Result<Sent, Option<CloseFrame>> {
     let Replay {
         clear_point,
         reset,
@@ -155,7 +162,6 @@ async fn send_events(
         mut history,
     } = replay;
     let mut last_id = since;
-    let mut last_clear_seen = clear_point.unwrap_or(i64::MIN);
     let mut frames = Vec::with_capacity(bots.len() + 1);
     if reset {
         // The browser shows messages this database never had (a restore):
@@ -175,12 +181,12 @@ async fn send_events(
     loop {
         for text in frames.drain(..) {
             // `feed` queues without flushing: a page goes out in few writes.
-            if !timed(send_timeout, sink.feed(WsMessage::Text(text.into()))).await {
-                return None;
+            if !timed(send_timeout, socket.feed(WsMessage::Text(text.into()))).await {
+                return Err(None);
             }
         }
-        if !timed(send_timeout, sink.flush()).await {
-            return None;
+        if !timed(send_timeout, socket.flush()).await {
+            return Err(None);
         }
         // Stored JSON never holds a raw newline, so it separates messages.
         let page = match history
@@ -188,8 +194,13 @@ async fn send_events(
             .await
         {
             Ok(Some(page)) => page,
-            Ok(None) => break,
-            Err(e) => return close(CLOSE_INTERNAL, e.to_string()),
+            Ok(None) => {
+                return Ok(Sent {
+                    last_id,
+                    last_clear: clear_point.unwrap_or(i64::MIN),
+                });
+            }
+            Err(e) => return Err(close(CLOSE_INTERNAL, e.to_string())),
         };
         last_id = last_id.max(page.last_id);
         frames.extend(
@@ -198,9 +209,37 @@ async fn send_events(
                 .map(|json| format!(r#"{{"kind":"message","data":{json}}}"#)),
         );
     }
+}
 
+/// Forwards the room's events as they are published until the browser
+/// closes, falls behind, or the server shuts down; returns the close frame.
+///
+/// The socket is not split: one loop waits on the subscription first and
+/// on the browser second, so a delivery costs no lock between two halves
+/// of the socket and no shutdown signal per socket (the broker closes every
+/// subscription at shutdown). While a frame is being sent the browser is
+/// not read; what it sends waits in the socket meanwhile.
+async fn stream_live(
+    socket: &mut WebSocket,
+    mut subscription: Subscription,
+    sent: Sent,
+    send_timeout: Duration,
+    state: &AppState,
+) -> Option<CloseFrame> {
+    let Sent {
+        mut last_id,
+        last_clear: mut last_clear_seen,
+    } = sent;
     loop {
-        let frame = match subscription.recv().await {
+        let frame = tokio::select! {
+            biased;
+            frame = subscription.recv() => frame,
+            from_client = socket.recv() => match client_frame(from_client) {
+                Ok(()) => continue,
+                Err(close_frame) => return close_frame,
+            },
+        };
+        let frame = match frame {
             Ok(frame) => frame,
             Err(RecvError::Lagged(missed)) => {
                 state.chat.broker().note_lagged();
@@ -209,6 +248,7 @@ async fn send_events(
                     format!("fell behind by {missed} events; reconnect with since={last_id}"),
                 );
             }
+            Err(RecvError::Closed) => return close(CLOSE_GOING_AWAY, SHUTTING_DOWN.into()),
         };
         if let Some(id) = frame.message_id {
             if id <= last_id {
@@ -225,7 +265,12 @@ async fn send_events(
             // that the replay already sent must be sent again.
             last_id = clear;
         }
-        if !timed(send_timeout, sink.send(WsMessage::Text(frame.text.clone()))).await {
+        if !timed(
+            send_timeout,
+            socket.send(WsMessage::Text(frame.text.clone())),
+        )
+        .await
+        {
             return None;
         }
     }
