@@ -115,6 +115,9 @@ async fn every_scenario_runs_correctly_at_smoke_size() {
             ceiling["posts"].as_u64().unwrap() * line["subscribers"].as_u64().unwrap(),
             "{line}"
         );
+        // The figures are medians of rounds taken in turns.
+        let rounds = line["rounds"].as_array().unwrap();
+        assert_eq!(rounds.len(), 3, "{line}");
         for key in [
             "ceiling_cpu_us_per_delivery",
             "server_cpu_us_per_delivery",
@@ -122,6 +125,10 @@ async fn every_scenario_runs_correctly_at_smoke_size() {
         ] {
             assert!(
                 line[key].as_f64().is_some_and(|v| v >= 0.0),
+                "{key}: {line}"
+            );
+            assert!(
+                rounds.iter().all(|r| r[key].as_f64().is_some()),
                 "{key}: {line}"
             );
         }
