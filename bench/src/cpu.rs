@@ -52,6 +52,31 @@ impl CpuMeter {
     }
 }
 
+/// Waits, at most `limit`, until the process has been idle (at most one
+/// clock tick of CPU time in each of two consecutive 100 ms intervals), so
+/// that work left from setting up a measurement (websocket replays
+/// finishing, sockets of an earlier round closing) is not counted in it.
+/// Returns at once without a pid.
+pub async fn settle(pid: Option<u32>, limit: std::time::Duration) {
+    let Some(pid) = pid else { return };
+    let interval = std::time::Duration::from_millis(100);
+    let deadline = tokio::time::Instant::now() + limit;
+    let Ok(mut last) = cpu_seconds(pid) else {
+        return;
+    };
+    let mut quiet = 0;
+    while quiet < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(interval).await;
+        let Ok(now) = cpu_seconds(pid) else { return };
+        quiet = if now - last <= 1.0 / TICKS_PER_SECOND {
+            quiet + 1
+        } else {
+            0
+        };
+        last = now;
+    }
+}
+
 /// A scenario's result with the server's CPU time per unit of work.
 #[derive(Serialize)]
 pub struct WithCpu<'a, T: Serialize> {
