@@ -44,6 +44,13 @@ impl CpuMeter {
         }
     }
 
+    /// Starts once the process has settled (see `settle`, at most 5 s), so
+    /// that what earlier work left running is not counted.
+    pub async fn start_settled(pid: Option<u32>) -> CpuMeter {
+        settle(pid, std::time::Duration::from_secs(5)).await;
+        CpuMeter::start(pid)
+    }
+
     /// Server CPU microseconds per unit of work since `start`.
     pub fn per_unit_us(&self, units: usize) -> Option<f64> {
         let (pid, start) = (self.pid?, self.start?);

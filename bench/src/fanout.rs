@@ -162,8 +162,7 @@ pub async fn run(server: &Server, room: &str, spec: &Fanout) -> Result<FanoutRes
     // Every subscriber has its warm-up message, but the server may still be
     // finishing their replays (the last page query comes after the last
     // frame), or closing an earlier round's sockets: that is not delivery.
-    crate::cpu::settle(pid, Duration::from_secs(5)).await;
-    let meter = CpuMeter::start(pid);
+    let meter = CpuMeter::start_settled(pid).await;
     let started = Instant::now();
     let deadline = started + duration;
     let per_poster = max_posts.div_ceil(posters.max(1));

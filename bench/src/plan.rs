@@ -141,7 +141,7 @@ pub async fn run(
     if wants("post") || wants("ceiling") {
         for &c in &plan.post_clients {
             let rooms = post::capped_rooms(format!("{prefix}-post{c}"), plan.posts_per_room);
-            let meter = CpuMeter::start(pid);
+            let meter = CpuMeter::start_settled(pid).await;
             let r = post::closed_loop(server, c, d, plan.max_posts, rooms).await;
             let per_post = meter.per_unit_us(r.posts);
             let row = format!(
@@ -166,12 +166,12 @@ pub async fn run(
         let trivial = TrivialServer::start(plan.trivial_exe.as_deref())?;
         let trivial_client = Server::new(&trivial.base, c);
         let rooms = post::capped_rooms(format!("{prefix}-trivial"), plan.posts_per_room);
-        let meter = CpuMeter::start(Some(trivial.pid()));
+        let meter = CpuMeter::start_settled(Some(trivial.pid())).await;
         let ceiling = post::closed_loop(&trivial_client, c, d, plan.max_posts, rooms).await;
         let ceiling_cpu = meter.per_unit_us(ceiling.posts);
         drop(trivial);
         let rooms = post::capped_rooms(format!("{prefix}-vs"), plan.posts_per_room);
-        let meter = CpuMeter::start(pid);
+        let meter = CpuMeter::start_settled(pid).await;
         let real = post::closed_loop(server, c, d, plan.max_posts, rooms).await;
         let real_cpu = meter.per_unit_us(real.posts);
         let fraction = real.per_second / ceiling.per_second.max(1e-9);
@@ -209,7 +209,7 @@ pub async fn run(
             filled.posts, filled.per_second
         ));
         if wants("catchup") {
-            let meter = CpuMeter::start(pid);
+            let meter = CpuMeter::start_settled(pid).await;
             let r = post::catchup(server, &big, Duration::from_secs(60)).await?;
             // Each message is served twice: by the GET and by the replay.
             let per_message = meter.per_unit_us(r.messages * 2);
@@ -258,7 +258,7 @@ pub async fn run(
         let bot = post::start_bot().await;
         for &k in &plan.bot_counts {
             for &c in &plan.bot_clients {
-                let meter = CpuMeter::start(pid);
+                let meter = CpuMeter::start_settled(pid).await;
                 let r = post::with_bots(server, &bot, &prefix, k, c, d, plan.max_posts).await?;
                 // One call per bot per post.
                 let per_call = meter.per_unit_us(r.posts * k);
