@@ -39,6 +39,13 @@ pub struct FanoutResult {
     pub unit: &'static str,
 }
 
+impl FanoutResult {
+    /// Deliveries lost, duplicated or out of order: 0 in a correct run.
+    pub fn faults(&self) -> usize {
+        self.lost + self.duplicated + self.out_of_order
+    }
+}
+
 /// One fan-out measurement.
 #[derive(Debug, Clone)]
 pub struct Fanout {

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::ceiling::{self, TrivialServer};
 use crate::client::Server;
@@ -77,6 +77,8 @@ impl Plan {
 /// Rounds of NeCSuS against the trivial broadcast, taken in turns, for
 /// each fixed-rate fan-out (the first NeCSuS round is the `fanout` line's).
 const FANOUT_CEILING_ROUNDS: usize = 3;
+
+const FANOUT_FAULTS: &str = "fanout: messages lost, duplicated or out of order";
 
 pub const SCENARIOS: [&str; 8] = [
     "post",
@@ -318,8 +320,8 @@ pub async fn run(
                     cpu::column(r.server_cpu_us_per_unit, "delivery")
                 );
                 out.emit("fanout", &r, row);
-                if r.lost + r.duplicated + r.out_of_order > 0 {
-                    return Err("fanout: messages lost, duplicated or out of order".into());
+                if r.faults() > 0 {
+                    return Err(FANOUT_FAULTS.into());
                 }
                 if rate.is_some() {
                     let trivial_spec = fanout::Fanout {
@@ -330,7 +332,7 @@ pub async fn run(
                     // run back to back, so that a busy spell on a shared
                     // machine weighs on one pair rather than on one side;
                     // the median pair's ratio is the figure.
-                    let mut rounds = Vec::with_capacity(FANOUT_CEILING_ROUNDS);
+                    let mut rounds: Vec<(f64, f64)> = Vec::with_capacity(FANOUT_CEILING_ROUNDS);
                     let mut last_ceiling = None;
                     for k in 0..FANOUT_CEILING_ROUNDS {
                         let ours = if k == 0 {
@@ -338,10 +340,8 @@ pub async fn run(
                         } else {
                             let again =
                                 fanout::run(server, &format!("{room}-round{k}"), &spec).await?;
-                            if again.lost + again.duplicated + again.out_of_order > 0 {
-                                return Err(
-                                    "fanout: messages lost, duplicated or out of order".into()
-                                );
+                            if again.faults() > 0 {
+                                return Err(FANOUT_FAULTS.into());
                             }
                             again.server_cpu_us_per_unit
                         };
@@ -351,30 +351,23 @@ pub async fn run(
                             &trivial_spec,
                         )
                         .await?;
-                        if c.lost + c.duplicated + c.out_of_order > 0 {
+                        if c.faults() > 0 {
                             return Err(
                                 "fanout ceiling: the trivial broadcast lost, duplicated or reordered messages"
                                     .into(),
                             );
                         }
-                        if let (Some(ours), Some(ceiling)) = (ours, c.server_cpu_us_per_unit) {
-                            rounds.push(json!({"server_cpu_us_per_delivery": ours,
-                                               "ceiling_cpu_us_per_delivery": ceiling,
-                                               "ratio": ours / ceiling.max(1e-9)}));
-                        }
+                        rounds.extend(ours.zip(c.server_cpu_us_per_unit));
                         last_ceiling = Some(c);
                     }
                     let Some(c) = last_ceiling else { continue };
-                    let median_of = |key: &str| {
-                        (!rounds.is_empty()).then(|| {
-                            let values: Vec<f64> =
-                                rounds.iter().filter_map(|r| r[key].as_f64()).collect();
-                            crate::stats::median(&values)
-                        })
+                    let ratio_of = |(ours, ceiling): (f64, f64)| ours / ceiling.max(1e-9);
+                    let median_of = |values: Vec<f64>| {
+                        (!values.is_empty()).then(|| crate::stats::median(&values))
                     };
-                    let ours = median_of("server_cpu_us_per_delivery");
-                    let ceiling = median_of("ceiling_cpu_us_per_delivery");
-                    let ratio = median_of("ratio");
+                    let ours = median_of(rounds.iter().map(|r| r.0).collect());
+                    let ceiling = median_of(rounds.iter().map(|r| r.1).collect());
+                    let ratio = median_of(rounds.iter().map(|&r| ratio_of(r)).collect());
                     let row = format!(
                         "S={s:<5} {:<9} trivial broadcast {:>9.0} deliveries/s  lost {} dup {} disorder {}{}{}",
                         format!("{}/s", plan.fanout_rate),
@@ -387,6 +380,14 @@ pub async fn run(
                             format!("; NeCSuS {r:.2}x it (median of {} rounds)", rounds.len())
                         }),
                     );
+                    let rounds: Vec<Value> = rounds
+                        .iter()
+                        .map(|&(ours, ceiling)| {
+                            json!({"server_cpu_us_per_delivery": ours,
+                                   "ceiling_cpu_us_per_delivery": ceiling,
+                                   "ratio": ratio_of((ours, ceiling))})
+                        })
+                        .collect();
                     out.emit(
                         "fanout_ceiling",
                         &json!({"subscribers": s, "target_rate": rate, "ceiling": c,

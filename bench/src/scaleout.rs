@@ -108,8 +108,7 @@ pub async fn run(
             f.out_of_order
         );
         let broken =
-            f.lost + f.duplicated + f.out_of_order + d.bot.bad_payloads + d.bot.missing_replies > 0
-                || d.post.errors > 0;
+            f.faults() + d.bot.bad_payloads + d.bot.missing_replies > 0 || d.post.errors > 0;
         out.emit("scaleout", &d, row);
         if broken {
             return Err(format!(
