@@ -90,8 +90,6 @@ fn file_options(path: &Path) -> SqliteConnectOptions {
         .pragma("wal_autocheckpoint", "2000")
 }
 
-/// One connection that never closes: an in-memory database lives as long
-/// as its connection does.
 /// A pool of up to `max` connections. Connections to a local file do not
 /// go stale the way network ones do, so none is pinged before use (a ping
 /// is a round trip to the connection's thread on every acquire, that is on
@@ -102,6 +100,8 @@ fn pool_options(max: u32) -> SqlitePoolOptions {
         .test_before_acquire(false)
 }
 
+/// One connection that never closes: an in-memory database lives as long
+/// as its connection does.
 async fn memory_pool() -> Result<SqlitePool, StoreError> {
     Ok(pool_options(1)
         .min_connections(1)
