@@ -150,12 +150,16 @@ pub async fn copy(
     }
 
     // Every room that has messages, bots or a clear point, with its clear
-    // point and the conversation its newest message leaves it in.
+    // point and the conversation its newest message leaves it in. Each
+    // room's newest message is found in one pass over the messages (their
+    // index is by room number, which a database from before 0005 lacks).
     let rooms = sqlx::query(
         "SELECT r.room, c.last_cleared_id, m.from_bot, m.state FROM \
            (SELECT room FROM messages UNION SELECT room FROM bots UNION SELECT room FROM clears) r \
          LEFT JOIN clears c ON c.room = r.room \
-         LEFT JOIN messages m ON m.id = (SELECT max(id) FROM messages WHERE room = r.room)",
+         LEFT JOIN (SELECT room, max(id) AS id FROM messages GROUP BY room) newest \
+           ON newest.room = r.room \
+         LEFT JOIN messages m ON m.id = newest.id",
     )
     .fetch_all(&mut *read)
     .await

@@ -548,18 +548,73 @@ async fn an_older_schema_is_migrated_forward_and_migrations_are_idempotent() {
             .run(&mut conn)
             .await
             .unwrap();
-        sqlx::query(
-            "INSERT INTO messages (room, author, kind, text, \"when\", json) VALUES ('old', 'a', 'user', 'from before', 1.0, \
-             '{\"id\":1,\"room\":\"old\",\"author\":\"a\",\"kind\":\"user\",\"text\":\"from before\",\"when\":1.0,\"image\":null,\"media\":null,\"css\":null,\"js\":null,\"from_bot\":null,\"base_url\":null,\"state\":null}')",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
+        // Two rooms' messages interleaved, as any school's database has them.
+        for (room, text) in [
+            ("old", "from before"),
+            ("other", "elsewhere"),
+            ("old", "later"),
+        ] {
+            sqlx::query(
+                "INSERT INTO messages (room, author, kind, text, \"when\", json) \
+                 VALUES (?1, 'a', 'user', ?2, 1.0, \
+                 json_object('id', (SELECT coalesce(max(id), 0) + 1 FROM messages), 'room', ?1, \
+                 'author', 'a', 'kind', 'user', 'text', ?2, 'when', 1.0, 'image', NULL, 'media', NULL, \
+                 'css', NULL, 'js', NULL, 'from_bot', NULL, 'base_url', NULL, 'state', NULL))",
+            )
+            .bind(room)
+            .bind(text)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
     }
-    for _ in 0..2 {
+    let texts = |messages: Vec<Value>| -> Vec<(i64, String)> {
+        messages
+            .iter()
+            .map(|m| {
+                (
+                    m["id"].as_i64().unwrap(),
+                    m["text"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    for round in 0..2 {
         let db_text = db.to_string_lossy().into_owned();
         let app = spawn_app_with(|c| c.db = db_text).await;
-        assert_eq!(app.messages("old").await[0]["text"], "from before");
+        if round == 0 {
+            assert_eq!(
+                texts(app.messages("old").await),
+                [(1, "from before".to_owned()), (3, "later".to_owned())]
+            );
+            assert_eq!(
+                texts(app.messages("other").await),
+                [(2, "elsewhere".to_owned())]
+            );
+            // Rooms from before and new ones take posts and clears as usual.
+            assert_eq!(app.say("other", "after the upgrade").await["id"], 4);
+            assert_eq!(app.say("new", "a new room").await["id"], 5);
+            let (status, _) = app
+                .post("/api/actions/clear-room-messages", json!({"room": "old"}))
+                .await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        let since_clear = [(6, "once more".to_owned())];
+        assert_eq!(texts(app.messages("old").await), since_clear[..round]);
+        assert_eq!(
+            texts(app.messages("other").await),
+            [
+                (2, "elsewhere".to_owned()),
+                (4, "after the upgrade".to_owned())
+            ]
+        );
+        assert_eq!(
+            texts(app.messages("new").await),
+            [(5, "a new room".to_owned())]
+        );
+        if round == 0 {
+            assert_eq!(app.say("old", "once more").await["id"], 6);
+        }
         let (status, calls) = app.get("/api/bot-calls?room=old").await;
         assert_eq!(
             (status, calls),

@@ -24,6 +24,8 @@ pub(super) enum Messages {
     BaseUrl,
     State,
     Json,
+    /// SQLite only: the room's number in `rooms` (see `store::sqlite`).
+    RoomNo,
 }
 
 pub(super) const MESSAGE_COLUMNS: [Messages; 13] = [

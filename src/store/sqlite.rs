@@ -25,6 +25,15 @@ use super::schema::{
 use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
 use crate::model::{Bot, BotCall, BotInput, Message, NewMessage, now_seconds};
 
+/// Rooms by number (migration 0005): messages are indexed by their
+/// room's number, not its name.
+#[derive(Iden, Clone, Copy)]
+enum Rooms {
+    Table,
+    No,
+    Name,
+}
+
 #[derive(Iden, Clone, Copy)]
 enum Clears {
     Table,
@@ -44,6 +53,10 @@ pub struct SqliteStore {
     /// same insert. `None` means "read it from the database" (at start, and
     /// after a failed write).
     next_message_id: std::sync::Mutex<Option<i64>>,
+    /// Each room's number, as the writer has read or given it. A number,
+    /// once given, never changes (clearing a room keeps it), so this only
+    /// grows; it holds one entry per room written to since the start.
+    room_numbers: std::sync::Mutex<HashMap<String, i64>>,
     /// Records added per room since its call log was last pruned: pruning
     /// runs every few records, not on every one (listings still show only
     /// the newest `keep`).
@@ -136,6 +149,7 @@ impl SqliteStore {
                 calls_writer: calls.clone(),
                 calls_readers: calls,
                 next_message_id: Default::default(),
+                room_numbers: Default::default(),
                 unpruned_calls: Default::default(),
                 file: None,
             }
@@ -160,6 +174,7 @@ impl SqliteStore {
                 calls_writer,
                 calls_readers,
                 next_message_id: Default::default(),
+                room_numbers: Default::default(),
                 unpruned_calls: Default::default(),
                 file: Some(options),
             }
@@ -210,7 +225,56 @@ impl SqliteStore {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    fn room_numbers(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.room_numbers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes sure every room `ops` inserts into has a number. A new room's
+    /// number is committed on its own, before the batch: it is never
+    /// rolled back with a failed batch, so the numbers held in memory are
+    /// always the database's.
+    async fn number_rooms(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
+        let mut missing: Vec<&str> = Vec::new();
+        {
+            let known = self.room_numbers();
+            for op in ops {
+                if let WriteOp::InsertMessage(m) = op
+                    && !known.contains_key(&m.room)
+                    && !missing.contains(&m.room.as_str())
+                {
+                    missing.push(&m.room);
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.writer.acquire().await?;
+        for room in missing {
+            bound!(
+                Query::insert()
+                    .into_table(Rooms::Table)
+                    .columns([Rooms::Name])
+                    .values_panic([room.into()])
+                    .on_conflict(OnConflict::column(Rooms::Name).do_nothing().to_owned())
+            )
+            .execute(&mut *conn)
+            .await?;
+            let row = bound!(
+                Query::select()
+                    .column(Rooms::No)
+                    .from(Rooms::Table)
+                    .and_where(Expr::col(Rooms::Name).eq(room))
+            )
+            .fetch_one(&mut *conn)
+            .await?;
+            self.room_numbers().insert(room.to_owned(), row.try_get(0)?);
+        }
+        Ok(())
+    }
+
     async fn write_all(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.number_rooms(ops).await?;
         let mut next_id = *self.next_id();
         // The common batch, messages only, needs no transaction: it is one
         // statement, atomic on its own.
@@ -225,7 +289,7 @@ impl SqliteStore {
             && run.len() <= MAX_ROWS_PER_INSERT
         {
             let mut conn = self.writer.acquire().await?;
-            let inserted = insert_messages(&mut conn, run, first_id).await?;
+            let inserted = insert_messages(&mut conn, run, first_id, self).await?;
             *self.next_id() = Some(first_id + run.len() as i64);
             return Ok(inserted.into_iter().map(message_outcome).collect());
         }
@@ -249,7 +313,7 @@ impl SqliteStore {
                     None => read_next_message_id(&mut tx).await?,
                 };
                 next_id = Some(first_id + run.len() as i64);
-                let inserted = insert_messages(&mut tx, &run, first_id).await?;
+                let inserted = insert_messages(&mut tx, &run, first_id, self).await?;
                 outcomes.extend(inserted.into_iter().map(message_outcome));
                 continue;
             }
@@ -298,20 +362,32 @@ async fn read_next_message_id(tx: &mut Transaction<'_, Sqlite>) -> Result<i64, S
 }
 
 /// Inserts a run of messages with one multi-row statement: per-statement
-/// overhead, not SQLite, dominates small inserts. Ids start at `first_id`.
+/// overhead, not SQLite, dominates small inserts. Ids start at `first_id`;
+/// every room in `run` has a number already (`number_rooms`).
 async fn insert_messages(
     conn: &mut sqlx::SqliteConnection,
     run: &[&NewMessage],
     first_id: i64,
+    store: &SqliteStore,
 ) -> Result<Vec<Message>, StoreError> {
     // Milliseconds are plenty for `when`.
     let when = (now_seconds() * 1000.0).round() / 1000.0;
     let mut insert = Query::insert();
-    insert
-        .into_table(Messages::Table)
-        .columns(MESSAGE_COLUMNS.iter().copied().chain([Messages::Json]));
+    insert.into_table(Messages::Table).columns(
+        MESSAGE_COLUMNS
+            .iter()
+            .copied()
+            .chain([Messages::Json, Messages::RoomNo]),
+    );
+    let numbers: Vec<i64> = {
+        let known = store.room_numbers();
+        run.iter()
+            .map(|m| known.get(&m.room).copied())
+            .collect::<Option<_>>()
+            .ok_or_else(|| StoreError("a room to write to has no number".to_owned()))?
+    };
     let mut stored = Vec::with_capacity(run.len());
-    for (m, id) in run.iter().zip(first_id..) {
+    for ((m, id), room_no) in run.iter().zip(first_id..).zip(numbers) {
         let message = Message {
             id,
             room: m.room.clone(),
@@ -347,6 +423,7 @@ async fn insert_messages(
                 .map(|s| s.python_json().to_owned())
                 .into(),
             json.into(),
+            room_no.into(),
         ]);
         stored.push(message);
     }
@@ -463,7 +540,7 @@ async fn clear_room(
         Query::select()
             .expr(Expr::col(Messages::Id).max())
             .from(Messages::Table)
-            .and_where(Expr::col(Messages::Room).eq(room))
+            .and_where(in_room(room))
     )
     .fetch_one(&mut **tx)
     .await?;
@@ -485,7 +562,7 @@ async fn clear_room(
         bound!(
             Query::delete()
                 .from_table(Messages::Table)
-                .and_where(Expr::col(Messages::Room).eq(room))
+                .and_where(in_room(room))
         )
         .execute(&mut **tx)
         .await?;
@@ -496,12 +573,22 @@ async fn clear_room(
     })
 }
 
+/// Messages of `room`, by its number (a room never written to has none,
+/// and its number is NULL, which matches nothing).
+fn in_room(room: &str) -> Expr {
+    Expr::col(Messages::RoomNo).eq(Query::select()
+        .column(Rooms::No)
+        .from(Rooms::Table)
+        .and_where(Expr::col(Rooms::Name).eq(room))
+        .to_owned())
+}
+
 /// The page's rows: `room`'s messages after `after`, ascending.
 fn page_rows(room: &str, after: i64, limit: usize) -> sea_query::SelectStatement {
     Query::select()
         .columns([Messages::Id, Messages::Json])
         .from(Messages::Table)
-        .and_where(Expr::col(Messages::Room).eq(room))
+        .and_where(in_room(room))
         .and_where(Expr::col(Messages::Id).gt(after))
         .order_by(Messages::Id, Order::Asc)
         .limit(limit as u64)
@@ -613,7 +700,7 @@ impl Store for SqliteStore {
             Query::select()
                 .columns(MESSAGE_COLUMNS)
                 .from(Messages::Table)
-                .and_where(Expr::col(Messages::Room).eq(room))
+                .and_where(in_room(room))
                 .and_where(Expr::col(Messages::Id).lt(before))
                 .order_by(Messages::Id, Order::Desc)
                 .limit(1)
@@ -663,7 +750,7 @@ impl Store for SqliteStore {
             Query::select()
                 .expr(Expr::col(Messages::Id).max())
                 .from(Messages::Table)
-                .and_where(Expr::col(Messages::Room).eq(room))
+                .and_where(in_room(room))
         )
         .fetch_one(&self.readers)
         .await?;
