@@ -22,6 +22,7 @@ use crate::model::{
 };
 use crate::ratelimit::Verdict;
 use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
+use crate::turns::Ticket;
 use crate::writer::{Inserted, Writer};
 use crate::{telemetry, texts};
 
@@ -260,12 +261,24 @@ impl Chat {
             })
             .await?;
 
-        let Some(mut turn) = turn else {
+        match turn {
             // Not in a conversation and no turn running: the bots that
             // match run now.
-            self.run_matching_bots(&stored).await?;
-            return Ok(stored);
+            None => self.run_matching_bots(&stored).await?,
+            // Boxed: most posts take no turn, and need not carry its state.
+            Some(turn) => Box::pin(self.take_turn(&stored, turn)).await?,
         };
+        Ok(stored)
+    }
+
+    /// A person's message's turn in the room's conversation (see `turns`):
+    /// once the turns before it are done, the bot the conversation is with
+    /// (or else the bots that match) answers; returns the last reply.
+    async fn take_turn(
+        &self,
+        stored: &Message,
+        mut turn: Ticket,
+    ) -> Result<Option<Message>, AppError> {
         let room = stored.room.clone();
         let now = turn
             .start(self.turn_wait, async || {
@@ -286,17 +299,15 @@ impl Chat {
                 Some(&state),
             );
             let target = Target::from(&bot);
-            let call = self
-                .call(&stored.room, &target, payload, Activation::Conversation)
-                .await?;
-            self.store_result(&stored.room, &target, call).await?
+            self.call_and_store(&stored.room, &target, payload, Activation::Conversation)
+                .await?
         } else {
             self.run_matching_bots(&stored).await?
         };
         // The next turn follows the state this one's reply left.
         turn.finish(left.as_ref().and_then(Conversation::after))
             .await;
-        Ok(stored)
+        Ok(left)
     }
 
     /// Runs the bots `message` activates, one after another; returns the
@@ -325,12 +336,25 @@ impl Chat {
                 None,
             );
             let target = Target::from(&compiled.bot);
-            let call = self
-                .call(&stored.room, &target, payload, Activation::Match)
+            last = Box::pin(self.call_and_store(&stored.room, &target, payload, Activation::Match))
                 .await?;
-            last = self.store_result(&stored.room, &target, call).await?;
         }
         Ok(last)
+    }
+
+    /// Calls a bot and stores what came of it. Posting boxes this future:
+    /// a bot call's state (the HTTP exchange) is several kilobytes, and
+    /// held inline it would make every post's future that large, allocated
+    /// and copied per request, though most posts call no bot.
+    async fn call_and_store(
+        &self,
+        room: &str,
+        target: &Target,
+        payload: BotRequest,
+        activation: Activation,
+    ) -> Result<Option<Message>, AppError> {
+        let call = self.call(room, target, payload, activation).await?;
+        self.store_result(room, target, call).await
     }
 
     /// Sends a submitted form to the bot its action points at and stores

@@ -86,7 +86,10 @@ pub fn publish_outcome(outcome: &WriteOutcome, broker: &Broker, bots: &BotCache)
     match outcome {
         WriteOutcome::Message { message, .. } => {
             metrics::counter!(telemetry::MESSAGES, "kind" => message.kind.as_str()).increment(1);
-            broker.publish(&Event::Message(message.clone()));
+            // Most rooms being posted to have nobody watching: no copy then.
+            if broker.has_subscribers(&message.room) {
+                broker.publish(&Event::Message(message.clone()));
+            }
         }
         WriteOutcome::Bot { bot, previous } => {
             if let Some(prev) = previous.as_ref().filter(|p| p.room != bot.room) {

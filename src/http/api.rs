@@ -96,7 +96,7 @@ async fn list_bots(
 
 async fn post_message(
     State(state): State<AppState>,
-    body: JsonObject,
+    mut body: JsonObject,
 ) -> Result<Json<Message>, AppError> {
     let input = UserMessage {
         room: body.string("room")?,
@@ -112,7 +112,7 @@ async fn post_message(
 
 async fn post_form(
     State(state): State<AppState>,
-    body: JsonObject,
+    mut body: JsonObject,
 ) -> Result<Json<Value>, AppError> {
     let input = FormSubmission {
         room: body.string("room")?,
@@ -127,7 +127,7 @@ async fn post_form(
 
 async fn upsert_bot(
     State(state): State<AppState>,
-    body: JsonObject,
+    mut body: JsonObject,
 ) -> Result<Json<Bot>, AppError> {
     let input = BotInput {
         id: body.opt_integer("id")?,
@@ -141,14 +141,14 @@ async fn upsert_bot(
 
 async fn delete_bot(
     State(state): State<AppState>,
-    body: JsonObject,
+    mut body: JsonObject,
 ) -> Result<Json<Bot>, AppError> {
     Ok(Json(state.chat.delete_bot(body.integer("id")?).await?))
 }
 
 async fn clear_room_messages(
     State(state): State<AppState>,
-    body: JsonObject,
+    mut body: JsonObject,
 ) -> Result<Json<Value>, AppError> {
     let room = body.string("room")?;
     state.chat.clear_room_messages(&room).await?;
@@ -157,7 +157,7 @@ async fn clear_room_messages(
 
 async fn clear_room_state(
     State(state): State<AppState>,
-    body: JsonObject,
+    mut body: JsonObject,
 ) -> Result<Json<Value>, AppError> {
     let room = body.string("room")?;
     state.chat.clear_room_state(&room).await?;
@@ -185,14 +185,14 @@ async fn list_bot_calls(
 
 async fn test_bot(
     State(state): State<AppState>,
-    body: JsonObject,
+    mut body: JsonObject,
 ) -> Result<Json<BotCall>, AppError> {
     Ok(Json(state.chat.test_bot(body.integer("id")?).await?))
 }
 
 async fn replay_call(
     State(state): State<AppState>,
-    body: JsonObject,
+    mut body: JsonObject,
 ) -> Result<Json<BotCall>, AppError> {
     Ok(Json(
         state.chat.replay_call(body.integer("call_id")?).await?,

@@ -33,34 +33,36 @@ impl FromRequest<AppState> for JsonObject {
     }
 }
 
+/// Each field is taken out of the object (read each one once): a handler
+/// gets the parsed strings themselves, not copies.
 impl JsonObject {
-    fn present(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).filter(|v| !v.is_null())
+    fn take(&mut self, key: &str) -> Option<Value> {
+        self.0.remove(key).filter(|v| !v.is_null())
     }
 
-    pub fn string(&self, key: &str) -> Result<String, AppError> {
+    pub fn string(&mut self, key: &str) -> Result<String, AppError> {
         self.opt_string(key)?
             .ok_or_else(|| AppError::BadRequest(texts::field_required(key)))
     }
 
     /// Absent or null is `None`.
-    pub fn opt_string(&self, key: &str) -> Result<Option<String>, AppError> {
-        match self.present(key) {
+    pub fn opt_string(&mut self, key: &str) -> Result<Option<String>, AppError> {
+        match self.take(key) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(AppError::BadRequest(texts::field_wrong_type(
                 key, "a string",
             ))),
         }
     }
 
-    pub fn integer(&self, key: &str) -> Result<i64, AppError> {
+    pub fn integer(&mut self, key: &str) -> Result<i64, AppError> {
         self.opt_integer(key)?
             .ok_or_else(|| AppError::BadRequest(texts::field_required(key)))
     }
 
-    pub fn opt_integer(&self, key: &str) -> Result<Option<i64>, AppError> {
-        match self.present(key) {
+    pub fn opt_integer(&mut self, key: &str) -> Result<Option<i64>, AppError> {
+        match self.take(key) {
             None => Ok(None),
             Some(v) => v
                 .as_i64()
@@ -70,9 +72,8 @@ impl JsonObject {
     }
 
     /// Any JSON value but null.
-    pub fn value(&self, key: &str) -> Result<Value, AppError> {
-        self.present(key)
-            .cloned()
+    pub fn value(&mut self, key: &str) -> Result<Value, AppError> {
+        self.take(key)
             .ok_or_else(|| AppError::BadRequest(texts::field_required(key)))
     }
 }
