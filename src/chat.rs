@@ -302,7 +302,7 @@ impl Chat {
             self.call_and_store(&stored.room, &target, payload, Activation::Conversation)
                 .await?
         } else {
-            self.run_matching_bots(&stored).await?
+            self.run_matching_bots(stored).await?
         };
         // The next turn follows the state this one's reply left.
         turn.finish(left.as_ref().and_then(Conversation::after))
