@@ -156,6 +156,20 @@ impl Broker {
         self.push(&room, frame);
     }
 
+    /// Sends a stored message, given as its JSON, to the room's
+    /// subscribers. The frame is only built when the room has some.
+    pub fn publish_message(&self, room: &str, id: i64, json: &str) {
+        let Some(room) = lock(&self.rooms).get(room).cloned() else {
+            return;
+        };
+        let frame = Arc::new(Frame {
+            message_id: Some(id),
+            clear_point: None,
+            text: Utf8Bytes::from(Event::message_frame_json(json)),
+        });
+        self.push(&room, frame);
+    }
+
     /// Sends an already serialised frame to the room's subscribers (frames
     /// that arrive from the database's notifications).
     pub fn publish_frame(&self, room: &str, frame: Frame) {

@@ -125,6 +125,13 @@ pub struct Chat {
     feed: Arc<dyn Feed>,
 }
 
+/// A person's message as stored.
+pub struct Posted {
+    pub message: Message,
+    /// Its API JSON, as stored (what `message` serialises to).
+    pub json: Arc<str>,
+}
+
 /// How a `Chat` treats what it is asked to do.
 pub struct ChatSettings {
     pub limits: Limits,
@@ -226,9 +233,10 @@ impl Chat {
     }
 
     /// Stores a person's message, broadcasts it, runs the bots it activates
-    /// one after another, and returns it once every reply is stored.
+    /// one after another, and returns it (with its JSON) once every reply
+    /// is stored.
     #[tracing::instrument(level = "debug", skip_all, fields(room = %input.room))]
-    pub async fn post_message(&self, input: UserMessage) -> Result<Message, AppError> {
+    pub async fn post_message(&self, input: UserMessage) -> Result<Posted, AppError> {
         self.check_room(&input.room)?;
         let l = &self.limits;
         check_len("author", &input.author, l.max_author_chars)?;
@@ -244,15 +252,15 @@ impl Chat {
         self.admit(&input.room).await?;
         let Inserted {
             message: stored,
+            json,
             turn,
-            ..
         } = self
             .writer
             .insert(NewMessage {
-                room: input.room.clone(),
-                author: input.author.clone(),
+                room: input.room,
+                author: input.author,
                 kind: Some(Kind::User),
-                text: input.text.clone(),
+                text: input.text,
                 image: input.image,
                 media: input.media,
                 css: input.css,
@@ -268,7 +276,10 @@ impl Chat {
             // Boxed: most posts take no turn, and need not carry its state.
             Some(turn) => Box::pin(self.take_turn(&stored, turn)).await?,
         };
-        Ok(stored)
+        Ok(Posted {
+            message: stored,
+            json,
+        })
     }
 
     /// A person's message's turn in the room's conversation (see `turns`):

@@ -310,6 +310,16 @@ impl Event {
         }
     }
 
+    /// A message's frame from the message's own JSON (as `to_frame_json`
+    /// writes it, without serialising the message again).
+    pub fn message_frame_json(message_json: &str) -> String {
+        let mut frame = String::with_capacity(message_json.len() + 27);
+        frame.push_str(r#"{"kind":"message","data":"#);
+        frame.push_str(message_json);
+        frame.push('}');
+        frame
+    }
+
     /// The frame sent to websocket subscribers: `{"kind": K, "data": D}`.
     pub fn to_frame_json(&self) -> String {
         #[derive(Serialize)]
@@ -407,5 +417,7 @@ mod tests {
         );
         let api = serde_json::to_string(&message).unwrap();
         assert!(api.contains("123456789012345678901234567890"), "{api}");
+        // The frame built around the stored JSON is the same text.
+        assert_eq!(Event::message_frame_json(&api), frame);
     }
 }

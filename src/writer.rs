@@ -32,6 +32,8 @@ type Reply = (Result<WriteOutcome, StoreError>, Option<Ticket>);
 /// A stored message.
 pub struct Inserted {
     pub message: Message,
+    /// The message as its API JSON (what `message` serialises to).
+    pub json: Arc<str>,
     /// A person's message's turn in the room's conversation, if it needs
     /// one (it knows the conversation the room was in just before).
     pub turn: Option<Ticket>,
@@ -66,7 +68,11 @@ impl Writer {
     /// Stores a message.
     pub async fn insert(&self, message: NewMessage) -> Result<Inserted, AppError> {
         match self.send(WriteOp::InsertMessage(message)).await? {
-            (Ok(WriteOutcome::Message { message, .. }), turn) => Ok(Inserted { message, turn }),
+            (Ok(WriteOutcome::Message { message, json, .. }), turn) => Ok(Inserted {
+                message,
+                json,
+                turn,
+            }),
             (Ok(other), ..) => unreachable!("an insert is answered with a message, not {other:?}"),
             (Err(e), ..) => Err(e.into()),
         }

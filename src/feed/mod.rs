@@ -84,12 +84,9 @@ pub trait Feed: Send + Sync + 'static {
 /// did (both feeds end here for changes they publish themselves).
 pub fn publish_outcome(outcome: &WriteOutcome, broker: &Broker, bots: &BotCache) {
     match outcome {
-        WriteOutcome::Message { message, .. } => {
+        WriteOutcome::Message { message, json, .. } => {
             metrics::counter!(telemetry::MESSAGES, "kind" => message.kind.as_str()).increment(1);
-            // Most rooms being posted to have nobody watching: no copy then.
-            if broker.has_subscribers(&message.room) {
-                broker.publish(&Event::Message(message.clone()));
-            }
+            broker.publish_message(&message.room, message.id, json);
         }
         WriteOutcome::Bot { bot, previous } => {
             if let Some(prev) = previous.as_ref().filter(|p| p.room != bot.room) {

@@ -13,7 +13,7 @@ use super::AppState;
 use super::input::JsonObject;
 use crate::chat::{FormSubmission, UserMessage};
 use crate::error::AppError;
-use crate::model::{Bot, BotCall, BotInput, Message};
+use crate::model::{Bot, BotCall, BotInput};
 use crate::texts;
 
 const SPEC: &str = include_str!("../../api.yaml");
@@ -97,7 +97,7 @@ async fn list_bots(
 async fn post_message(
     State(state): State<AppState>,
     mut body: JsonObject,
-) -> Result<Json<Message>, AppError> {
+) -> Result<Response, AppError> {
     let input = UserMessage {
         room: body.string("room")?,
         author: body.string("author")?,
@@ -107,7 +107,9 @@ async fn post_message(
         css: body.opt_string("css")?,
         js: body.opt_string("js")?,
     };
-    Ok(Json(state.chat.post_message(input).await?))
+    // The message's JSON as it was stored: no second serialisation.
+    let posted = state.chat.post_message(input).await?;
+    Ok(json_response(Body::from(posted.json.to_string())))
 }
 
 async fn post_form(

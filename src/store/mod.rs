@@ -10,6 +10,8 @@ mod sqlite;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::model::{Bot, BotCall, BotInput, Conversation, Message, NewMessage};
@@ -46,6 +48,9 @@ pub enum WriteOp {
 pub enum WriteOutcome {
     Message {
         message: Message,
+        /// The message as its API JSON, serialised once at insert: the
+        /// stored copy, the HTTP answer and the websocket frame use it.
+        json: Arc<str>,
         /// The conversation the room was in just before it, when the
         /// store keeps it (a shared database keeps it with the room);
         /// `None` when the writer tracks it (it is the only writer).

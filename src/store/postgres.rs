@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -286,7 +287,7 @@ impl PostgresStore {
         let when = (now_seconds() * 1000.0).round() / 1000.0;
         // Messages not inserted yet: written in one statement before any
         // other change (a clear must see them) and at the end.
-        let mut pending: Vec<Message> = Vec::new();
+        let mut pending: Vec<(Message, Arc<str>)> = Vec::new();
         for op in ops {
             if !matches!(op, WriteOp::InsertMessage(_)) && !pending.is_empty() {
                 insert_messages(&mut tx, &pending).await?;
@@ -299,7 +300,10 @@ impl PostgresStore {
                         .next()
                         .ok_or_else(|| StoreError("no message id left".to_owned()))?;
                     let message = new_message(m, id, when);
-                    pending.push(message.clone());
+                    let json: Arc<str> = serde_json::to_string(&message)
+                        .map_err(|e| StoreError(e.to_string()))?
+                        .into();
+                    pending.push((message.clone(), Arc::clone(&json)));
                     conversations.insert(m.room.clone(), Conversation::after(&message));
                     changed.insert(m.room.clone());
                     let mut turn = false;
@@ -321,10 +325,11 @@ impl PostgresStore {
                     }
                     let mut notice = Notice::new("m", &message.room);
                     notice.i = Some(message.id);
-                    notice.f = Some(Event::Message(message.clone()).to_frame_json());
+                    notice.f = Some(Event::message_frame_json(&json));
                     payloads.push(notice_payload(&mut tx, notice).await?);
                     WriteOutcome::Message {
                         message,
+                        json,
                         before: Some(before),
                         turn,
                     }
@@ -503,15 +508,14 @@ fn new_message(m: &NewMessage, id: i64, when: f64) -> Message {
 /// Inserts a run of messages with multi-row statements.
 async fn insert_messages(
     tx: &mut Transaction<'_, Postgres>,
-    run: &[Message],
+    run: &[(Message, Arc<str>)],
 ) -> Result<(), StoreError> {
     for part in run.chunks(MAX_ROWS_PER_INSERT) {
         let mut insert = Query::insert();
         insert
             .into_table(Messages::Table)
             .columns(MESSAGE_COLUMNS.iter().copied().chain([Messages::Json]));
-        for message in part {
-            let json = serde_json::to_string(message).map_err(|e| StoreError(e.to_string()))?;
+        for (message, json) in part {
             insert.values_panic([
                 message.id.into(),
                 message.room.clone().into(),
@@ -530,7 +534,7 @@ async fn insert_messages(
                     .as_ref()
                     .map(|s| s.python_json().to_owned())
                     .into(),
-                json.into(),
+                json.as_ref().into(),
             ]);
         }
         bound!(insert).execute(&mut **tx).await?;

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -343,9 +344,10 @@ impl SqliteStore {
 }
 
 /// A stored message's outcome: the writer tracks conversations here.
-fn message_outcome(message: Message) -> WriteOutcome {
+fn message_outcome((message, json): (Message, Arc<str>)) -> WriteOutcome {
     WriteOutcome::Message {
         message,
+        json,
         before: None,
         turn: false,
     }
@@ -369,7 +371,7 @@ async fn insert_messages(
     run: &[&NewMessage],
     first_id: i64,
     store: &SqliteStore,
-) -> Result<Vec<Message>, StoreError> {
+) -> Result<Vec<(Message, Arc<str>)>, StoreError> {
     // Milliseconds are plenty for `when`.
     let when = (now_seconds() * 1000.0).round() / 1000.0;
     let mut insert = Query::insert();
@@ -422,10 +424,10 @@ async fn insert_messages(
                 .as_ref()
                 .map(|s| s.python_json().to_owned())
                 .into(),
-            json.into(),
+            json.as_str().into(),
             room_no.into(),
         ]);
-        stored.push(message);
+        stored.push((message, json.into()));
     }
     bound!(insert).execute(conn).await?;
     Ok(stored)
