@@ -1,6 +1,8 @@
 //! Metrics in Prometheus text format: one process-wide recorder, the names
 //! of every metric NeCSuS keeps, and the rendering behind `GET /metrics`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -97,6 +99,52 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             Some(handle)
         })
         .as_ref()
+}
+
+thread_local! {
+    /// This thread's handles to the per-request and per-message counters,
+    /// by label values. `counter!` looks its key up in the recorder's
+    /// registry on every call (building and hashing the labels), which cost
+    /// about half a microsecond per request; a handle, once registered, is
+    /// just an atomic add. Label sets are few (routes × methods × statuses,
+    /// message kinds), so this stays small.
+    static COUNTERS: RefCell<HashMap<Counted, metrics::Counter>> = RefCell::new(HashMap::new());
+}
+
+/// A counter kept in `COUNTERS`, with its label values.
+#[derive(PartialEq, Eq, Hash)]
+enum Counted {
+    /// Route, method, status.
+    Request(&'static str, &'static str, u16),
+    /// Message kind.
+    Message(&'static str),
+}
+
+/// Counts one HTTP request in `HTTP_REQUESTS`.
+pub fn count_request(route: &'static str, method: &'static str, status: u16) {
+    COUNTERS.with_borrow_mut(|counters| {
+        counters
+            .entry(Counted::Request(route, method, status))
+            .or_insert_with(|| {
+                metrics::counter!(
+                    HTTP_REQUESTS,
+                    "route" => route,
+                    "method" => method,
+                    "status" => status.to_string(),
+                )
+            })
+            .increment(1);
+    });
+}
+
+/// Counts one stored message of `kind` in `MESSAGES`.
+pub fn count_message(kind: &'static str) {
+    COUNTERS.with_borrow_mut(|counters| {
+        counters
+            .entry(Counted::Message(kind))
+            .or_insert_with(|| metrics::counter!(MESSAGES, "kind" => kind))
+            .increment(1);
+    });
 }
 
 pub fn observe_seconds(name: &'static str, d: Duration) {

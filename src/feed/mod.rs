@@ -85,7 +85,7 @@ pub trait Feed: Send + Sync + 'static {
 pub fn publish_outcome(outcome: &WriteOutcome, broker: &Broker, bots: &BotCache) {
     match outcome {
         WriteOutcome::Message { message, json, .. } => {
-            metrics::counter!(telemetry::MESSAGES, "kind" => message.kind.as_str()).increment(1);
+            telemetry::count_message(message.kind.as_str());
             broker.publish_message(&message.room, message.id, json);
         }
         WriteOutcome::Bot { bot, previous } => {

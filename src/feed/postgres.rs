@@ -301,8 +301,7 @@ impl Feed for PostgresFeed {
     fn committed(&self, outcomes: &mut dyn Iterator<Item = &WriteOutcome>) -> Published {
         for outcome in outcomes {
             if let WriteOutcome::Message { message, .. } = outcome {
-                metrics::counter!(telemetry::MESSAGES, "kind" => message.kind.as_str())
-                    .increment(1);
+                telemetry::count_message(message.kind.as_str());
             }
         }
         // The listener publishes the batch when it hears it; the answer

@@ -10,6 +10,7 @@
 //! cost is a few lookups (lines are written by the log's own thread, see
 //! `cli::init_logging`).
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -110,34 +111,30 @@ pub async fn log(State(state): State<AppState>, request: Request, next: Next) ->
             .map(|c| c.0);
         let trusted = &state.config.trusted_proxies;
         let client = client_address(peer, request.headers(), trusted);
-        let scheme = peer
+        let scheme: Cow<'static, str> = peer
             .filter(|p| trusted.iter().any(|net| net.contains(&p.ip())))
             .and_then(|_| request.headers().get("x-forwarded-proto"))
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("http")
-            .to_owned();
+            .map_or(Cow::Borrowed("http"), |s| Cow::Owned(s.to_owned()));
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
-        (method, path, client, scheme)
+        // The request's URI shares the bytes hyper read: a clone copies
+        // no text.
+        let uri = request.uri().clone();
+        (method, uri, client, scheme)
     });
     let response = next.run(request).await;
     let status = response.status();
-    metrics::counter!(
-        telemetry::HTTP_REQUESTS,
-        "route" => route,
-        "method" => method,
-        "status" => status.as_str().to_owned(),
-    )
-    .increment(1);
-    if let Some((method, path, client, scheme)) = line {
+    telemetry::count_request(route, method, status.as_u16());
+    if let Some((method, uri, client, scheme)) = line {
         tracing::info!(
             target: "necsus::access",
             %method,
-            path,
+            path = uri.path(),
             status = status.as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            // Whole microseconds: `1.011683`, not `1.0116829999999999`.
+            latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
             client,
-            scheme,
+            scheme = &*scheme,
             "request"
         );
     }
