@@ -67,7 +67,7 @@ pub(super) const BOT_COLUMNS: [Bots; 5] = [
 /// memory when messages are large (bot replies up to the reply cap).
 pub(super) const PAGE_MAX_CHARS: i64 = 4 << 20;
 
-/// Most rows in one INSERT (14 bound values each, well under either
+/// Most rows in one INSERT (15 bound values each, well under either
 /// database's cap on bound values).
 pub(super) const MAX_ROWS_PER_INSERT: usize = 256;
 
