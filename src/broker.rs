@@ -138,45 +138,45 @@ impl Broker {
     /// Sends `event` to the room's subscribers. Costs a map lookup when the
     /// room has none.
     pub fn publish(&self, event: &Event) {
-        let Some(room) = lock(&self.rooms).get(event.room()).cloned() else {
-            return;
-        };
-        let (message_id, clear_point) = match event {
-            Event::Message(m) => (Some(m.id), None),
-            Event::ClearMessages {
-                last_cleared_id, ..
-            } => (None, Some(*last_cleared_id)),
-            _ => (None, None),
-        };
-        let frame = Arc::new(Frame {
-            message_id,
-            clear_point,
-            text: Utf8Bytes::from(event.to_frame_json()),
+        self.publish_with(event.room(), || {
+            let (message_id, clear_point) = match event {
+                Event::Message(m) => (Some(m.id), None),
+                Event::ClearMessages {
+                    last_cleared_id, ..
+                } => (None, Some(*last_cleared_id)),
+                _ => (None, None),
+            };
+            Frame {
+                message_id,
+                clear_point,
+                text: Utf8Bytes::from(event.to_frame_json()),
+            }
         });
-        self.push(&room, frame);
     }
 
     /// Sends a stored message, given as its JSON, to the room's
-    /// subscribers. The frame is only built when the room has some.
+    /// subscribers.
     pub fn publish_message(&self, room: &str, id: i64, json: &str) {
-        let Some(room) = lock(&self.rooms).get(room).cloned() else {
-            return;
-        };
-        let frame = Arc::new(Frame {
+        self.publish_with(room, || Frame {
             message_id: Some(id),
             clear_point: None,
             text: Utf8Bytes::from(Event::message_frame_json(json)),
         });
-        self.push(&room, frame);
     }
 
     /// Sends an already serialised frame to the room's subscribers (frames
     /// that arrive from the database's notifications).
     pub fn publish_frame(&self, room: &str, frame: Frame) {
+        self.publish_with(room, || frame);
+    }
+
+    /// Sends the frame `make` builds to the room's subscribers; `make`
+    /// runs only when the room has some.
+    fn publish_with(&self, room: &str, make: impl FnOnce() -> Frame) {
         let Some(room) = lock(&self.rooms).get(room).cloned() else {
             return;
         };
-        self.push(&room, Arc::new(frame));
+        self.push(&room, Arc::new(make()));
     }
 
     /// Whether anyone here subscribes to `room`.

@@ -120,31 +120,35 @@ enum Counted {
     Message(&'static str),
 }
 
-/// Counts one HTTP request in `HTTP_REQUESTS`.
-pub fn count_request(route: &'static str, method: &'static str, status: u16) {
+/// Adds one to the counter `counted`, registering it with `register` the
+/// first time this thread counts it.
+fn count(counted: Counted, register: impl FnOnce() -> metrics::Counter) {
     COUNTERS.with_borrow_mut(|counters| {
         counters
-            .entry(Counted::Request(route, method, status))
-            .or_insert_with(|| {
-                metrics::counter!(
-                    HTTP_REQUESTS,
-                    "route" => route,
-                    "method" => method,
-                    "status" => status.to_string(),
-                )
-            })
-            .increment(1);
+            .entry(counted)
+            .or_insert_with(register)
+            .increment(1)
+    });
+}
+
+/// Counts one HTTP request in `HTTP_REQUESTS`.
+pub fn count_request(route: &'static str, method: &'static str, status: u16) {
+    count(Counted::Request(route, method, status), || {
+        metrics::counter!(
+            HTTP_REQUESTS,
+            "route" => route,
+            "method" => method,
+            "status" => status.to_string(),
+        )
     });
 }
 
 /// Counts one stored message of `kind` in `MESSAGES`.
 pub fn count_message(kind: &'static str) {
-    COUNTERS.with_borrow_mut(|counters| {
-        counters
-            .entry(Counted::Message(kind))
-            .or_insert_with(|| metrics::counter!(MESSAGES, "kind" => kind))
-            .increment(1);
-    });
+    count(
+        Counted::Message(kind),
+        || metrics::counter!(MESSAGES, "kind" => kind),
+    );
 }
 
 pub fn observe_seconds(name: &'static str, d: Duration) {

@@ -5,10 +5,10 @@
 //! requests for the metrics.
 //!
 //! This runs on every request's task: the line is only put together when
-//! the log level writes it, and the metric's route and method labels are
-//! static strings (the status is a three-digit copy), so the per-request
-//! cost is a few lookups (lines are written by the log's own thread, see
-//! `cli::init_logging`).
+//! the log level writes it, and the request counter is registered once per
+//! route, method and status (`telemetry::count_request`), so the
+//! per-request cost is a few lookups (lines are written by the log's own
+//! thread, see `cli::init_logging`).
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};

@@ -203,11 +203,7 @@ async fn send_replay(
             Err(e) => return Err(close(CLOSE_INTERNAL, e.to_string())),
         };
         last_id = last_id.max(page.last_id);
-        frames.extend(
-            page.joined
-                .split('\n')
-                .map(|json| format!(r#"{{"kind":"message","data":{json}}}"#)),
-        );
+        frames.extend(page.joined.split('\n').map(Event::message_frame_json));
     }
 }
 
