@@ -22,7 +22,7 @@ use crate::model::{
 };
 use crate::ratelimit::Verdict;
 use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
-use crate::turns::Ticket;
+use crate::turns::{Admission, Ticket};
 use crate::writer::{Inserted, Writer};
 use crate::{telemetry, texts};
 
@@ -236,7 +236,7 @@ impl Chat {
     /// one after another, and returns it (with its JSON) once every reply
     /// is stored.
     #[tracing::instrument(level = "debug", skip_all, fields(room = %input.room))]
-    pub async fn post_message(&self, input: UserMessage) -> Result<Posted, AppError> {
+    pub async fn post_message(self: &Arc<Self>, input: UserMessage) -> Result<Posted, AppError> {
         self.check_room(&input.room)?;
         let l = &self.limits;
         check_len("author", &input.author, l.max_author_chars)?;
@@ -253,7 +253,7 @@ impl Chat {
         let Inserted {
             message: stored,
             json,
-            turn,
+            admission,
         } = self
             .writer
             .insert(NewMessage {
@@ -269,13 +269,29 @@ impl Chat {
             })
             .await?;
 
-        match turn {
-            // Not in a conversation and no turn running: the bots that
-            // match run now.
-            None => self.run_matching_bots(&stored).await?,
+        match admission {
+            // No turn: answered now, with the room's conversation as it
+            // stands (none: the bots that match run).
+            Admission::AtOnce(now) => {
+                Box::pin(self.answer(&stored, now, None)).await?;
+            }
             // Boxed: most posts take no turn, and need not carry its state.
-            Some(turn) => Box::pin(self.take_turn(&stored, turn)).await?,
-        };
+            Admission::First(turn) => {
+                Box::pin(self.take_turn(&stored, turn, true)).await?;
+            }
+            // Queued behind the run: its turn is taken by a task of its own,
+            // so this request never waits on a bot that may be waiting on
+            // it (see `turns`).
+            Admission::Queued(turn) => {
+                let chat = Arc::clone(self);
+                let message = stored.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = chat.take_turn(&message, turn, false).await {
+                        tracing::warn!(room = %message.room, error = %e, "a queued turn failed");
+                    }
+                });
+            }
+        }
         Ok(Posted {
             message: stored,
             json,
@@ -284,41 +300,63 @@ impl Chat {
 
     /// A person's message's turn in the room's conversation (see `turns`):
     /// once the turns before it are done, the bot the conversation is with
-    /// (or else the bots that match) answers; returns the last reply.
+    /// (or else the bots that match) answers. The first turn of a run then
+    /// waits for the rest of the run. Returns the last reply.
     async fn take_turn(
         &self,
         stored: &Message,
         mut turn: Ticket,
+        first: bool,
     ) -> Result<Option<Message>, AppError> {
         let room = stored.room.clone();
         let now = turn
-            .start(self.turn_wait, async || {
-                let newest = self.store.latest_message_before(&room, i64::MAX).await;
-                newest.ok().flatten().as_ref().and_then(Conversation::after)
-            })
+            .start(self.turn_wait, async || self.conversation_now(&room).await)
             .await;
-        let room_bots = self.room_bots(&stored.room).await?;
-        let left = if let Some((bot, state)) = in_conversation(now, &room_bots) {
-            turn.serving(bot.id, &bot.name);
-            let payload = BotRequest::new(
-                json!({
-                    "room": stored.room,
-                    "author": stored.author,
-                    "text": stored.text,
-                    "params": {},
-                }),
-                Some(&state),
-            );
-            let target = Target::from(&bot);
-            self.call_and_store(&stored.room, &target, payload, Activation::Conversation)
-                .await?
-        } else {
-            self.run_matching_bots(stored).await?
-        };
+        let left = self.answer(stored, now, Some(&mut turn)).await?;
         // The next turn follows the state this one's reply left.
-        turn.finish(left.as_ref().and_then(Conversation::after))
+        let wait_run = first.then_some(self.turn_wait);
+        turn.finish(left.as_ref().and_then(Conversation::after), wait_run)
             .await;
         Ok(left)
+    }
+
+    /// The conversation the room is in, as its newest message says.
+    async fn conversation_now(&self, room: &str) -> Option<Conversation> {
+        let newest = self.store.latest_message_before(room, i64::MAX).await;
+        newest.ok().flatten().as_ref().and_then(Conversation::after)
+    }
+
+    /// Answers a person's message in the conversation `now` (the bot it is
+    /// with, if it is still in the room), or else runs the bots that match;
+    /// returns the last reply.
+    async fn answer(
+        &self,
+        stored: &Message,
+        now: Option<Conversation>,
+        turn: Option<&mut Ticket>,
+    ) -> Result<Option<Message>, AppError> {
+        if now.is_none() {
+            return self.run_matching_bots(stored).await;
+        }
+        let room_bots = self.room_bots(&stored.room).await?;
+        let Some((bot, state)) = in_conversation(now, &room_bots) else {
+            return self.run_matching_bots(stored).await;
+        };
+        if let Some(turn) = turn {
+            turn.serving(bot.id, &bot.name);
+        }
+        let payload = BotRequest::new(
+            json!({
+                "room": stored.room,
+                "author": stored.author,
+                "text": stored.text,
+                "params": {},
+            }),
+            Some(&state),
+        );
+        let target = Target::from(&bot);
+        self.call_and_store(&stored.room, &target, payload, Activation::Conversation)
+            .await
     }
 
     /// Runs the bots `message` activates, one after another; returns the
@@ -371,7 +409,7 @@ impl Chat {
     /// Sends a submitted form to the bot its action points at and stores
     /// the reply (SPEC §5).
     #[tracing::instrument(level = "debug", skip_all, fields(room = %input.room, bot_id = input.bot_id))]
-    pub async fn submit_form(&self, input: FormSubmission) -> Result<(), AppError> {
+    pub async fn submit_form(self: &Arc<Self>, input: FormSubmission) -> Result<(), AppError> {
         self.check_room(&input.room)?;
         check_len("author", &input.author, self.limits.max_author_chars)?;
         check_opt_len("action_url", &input.action_url, self.limits.max_url_chars)?;
@@ -392,7 +430,7 @@ impl Chat {
                 return Ok(());
             }
         };
-        let mut target = room_bots
+        let target = room_bots
             .iter()
             .find(|b| same_url(&b.bot.url, &target_url))
             .map(|b| Target::from(&b.bot))
@@ -401,9 +439,60 @@ impl Chat {
                 name: target_url.clone(),
                 url: target_url.clone(),
             });
+        // A form takes turns by the same rule as a message (see `turns`).
+        let now = self.conversation_now(room).await;
+        match self.feed.form_turn(room, &input.author, now).await? {
+            Admission::AtOnce(now) => {
+                Box::pin(self.answer_form(&input, target, now)).await?;
+            }
+            Admission::First(turn) => Box::pin(self.form_turn(input, target, turn, true)).await?,
+            Admission::Queued(turn) => {
+                let chat = Arc::clone(self);
+                tokio::spawn(async move {
+                    let room = input.room.clone();
+                    if let Err(e) = chat.form_turn(input, target, turn, false).await {
+                        tracing::warn!(%room, error = %e, "a queued form turn failed");
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
 
-        let newest = self.store.latest_message_before(room, i64::MAX).await?;
-        let now = newest.as_ref().and_then(Conversation::after);
+    /// A form's turn in the room's conversation: like a message's.
+    async fn form_turn(
+        &self,
+        input: FormSubmission,
+        target: Target,
+        mut turn: Ticket,
+        first: bool,
+    ) -> Result<(), AppError> {
+        let now = turn
+            .start(self.turn_wait, async || {
+                self.conversation_now(&input.room).await
+            })
+            .await;
+        if let Some(id) = target.id {
+            turn.serving(id, &target.name);
+        }
+        let left = self.answer_form(&input, target, now).await?;
+        let wait_run = first.then_some(self.turn_wait);
+        turn.finish(left.as_ref().and_then(Conversation::after), wait_run)
+            .await;
+        Ok(())
+    }
+
+    /// Sends a form to its target with the state of the conversation
+    /// `now` (if its bot is still in the room) and stores the reply;
+    /// returns it.
+    async fn answer_form(
+        &self,
+        input: &FormSubmission,
+        mut target: Target,
+        now: Option<Conversation>,
+    ) -> Result<Option<Message>, AppError> {
+        let room = &input.room;
+        let room_bots = self.room_bots(room).await?;
         let state = in_conversation(now, &room_bots).map(|(_, state)| state);
         let payload = BotRequest::new(
             json!({
@@ -435,7 +524,7 @@ impl Chat {
                 _ => tracing::warn!(room, "room full: no (Auto) bot for the conversation"),
             }
         }
-        self.store_result(room, &target, call).await.map(|_| ())
+        self.store_result(room, &target, call).await
     }
 
     #[tracing::instrument(skip_all, fields(room = %input.room))]

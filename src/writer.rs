@@ -19,24 +19,25 @@ use crate::error::AppError;
 use crate::feed::Feed;
 use crate::model::{Conversation, Kind, Message, NewMessage};
 use crate::store::{Store, StoreError, WriteOp, WriteOutcome};
-use crate::turns::Ticket;
+use crate::turns::Admission;
 use crate::{telemetry, texts};
 
 /// Most changes committed in one transaction.
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
-/// What a change did, and for a person's message its turn (see `turns`).
-type Reply = (Result<WriteOutcome, StoreError>, Option<Ticket>);
+/// What a change did, and for a person's message how it is answered (see
+/// `turns`).
+type Reply = (Result<WriteOutcome, StoreError>, Option<Admission>);
 
 /// A stored message.
 pub struct Inserted {
     pub message: Message,
     /// The message as its API JSON (what `message` serialises to).
     pub json: Arc<str>,
-    /// A person's message's turn in the room's conversation, if it needs
-    /// one (it knows the conversation the room was in just before).
-    pub turn: Option<Ticket>,
+    /// How a person's message is answered: at once (with the conversation
+    /// the room was in just before), or as a turn (see `turns`).
+    pub admission: Admission,
 }
 
 struct Command {
@@ -68,10 +69,10 @@ impl Writer {
     /// Stores a message.
     pub async fn insert(&self, message: NewMessage) -> Result<Inserted, AppError> {
         match self.send(WriteOp::InsertMessage(message)).await? {
-            (Ok(WriteOutcome::Message { message, json, .. }), turn) => Ok(Inserted {
+            (Ok(WriteOutcome::Message { message, json, .. }), admission) => Ok(Inserted {
                 message,
                 json,
-                turn,
+                admission: admission.unwrap_or(Admission::AtOnce(None)),
             }),
             (Ok(other), ..) => unreachable!("an insert is answered with a message, not {other:?}"),
             (Err(e), ..) => Err(e.into()),
@@ -152,7 +153,7 @@ async fn write_changes(
             } = outcome
                 && message.kind == Kind::User
             {
-                turn = feed.turn(message, before, *registered);
+                turn = Some(feed.turn(message, before, *registered));
             }
         }
         answers.push((reply, (result, turn)));

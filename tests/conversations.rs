@@ -379,3 +379,90 @@ async fn a_message_sent_while_the_bot_answers_waits_its_turn_and_follows_the_new
     assert!(waiting.iter().any(|&w| w > 0), "{waiting:?}");
     assert_eq!(waiting.last(), Some(&0), "{waiting:?}");
 }
+
+#[tokio::test]
+async fn a_form_sent_while_the_bot_answers_waits_its_turn_and_follows_the_new_state() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let bot = counting_bot(std::time::Duration::from_millis(1500)).await;
+    let counter = app
+        .add_bot("forms", "Counter", &bot.url("/c"), Some("^start"))
+        .await;
+    app.say("forms", "start").await;
+    let mut ws = app.subscribe("forms", None).await;
+    let poster = std::sync::Arc::clone(&app);
+    let a = tokio::spawn(async move { poster.say("forms", "answer A").await });
+    loop {
+        let Some(WsEvent::Frame(f)) = ws.next_event(std::time::Duration::from_secs(20)).await
+        else {
+            panic!("no frame for answer A");
+        };
+        if f["kind"] == "message" && f["data"]["text"] == "answer A" {
+            break;
+        }
+    }
+    // The same person sends a form while the bot answers A.
+    let (status, body) = app
+        .post(
+            "/api/actions/message-form",
+            json!({"room": "forms", "author": "student", "bot_id": counter["id"], "form_data": {"n": 1}}),
+        )
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({})));
+    // A's request is answered once its run (the form's turn with it) ends.
+    a.await.unwrap();
+    let calls = bot.calls();
+    assert_eq!(calls.len(), 3, "{:#?}", texts_and_states(&calls));
+    assert_eq!(calls[1].body["state"], json!(1));
+    assert_eq!(
+        calls[2].body,
+        json!({"room": "forms", "author": "student", "form_data": {"n": 1}, "state": 2}),
+        "the form follows the state A's answer left"
+    );
+    assert!(calls[2].received >= calls[1].answered, "one call at a time");
+}
+
+#[tokio::test]
+async fn someone_else_is_answered_at_once_while_the_bot_answers() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let bot = counting_bot(std::time::Duration::from_millis(1500)).await;
+    app.add_bot("others", "Counter", &bot.url("/c"), Some("^start"))
+        .await;
+    app.say("others", "start").await;
+    let mut ws = app.subscribe("others", None).await;
+    let poster = std::sync::Arc::clone(&app);
+    let a = tokio::spawn(async move { poster.say("others", "answer A").await });
+    loop {
+        let Some(WsEvent::Frame(f)) = ws.next_event(std::time::Duration::from_secs(20)).await
+        else {
+            panic!("no frame for answer A");
+        };
+        if f["kind"] == "message" && f["data"]["text"] == "answer A" {
+            break;
+        }
+    }
+    // Another student's message does not wait for the bot answering A: it
+    // is handled as the room stands (its newest message is A, which carries
+    // no state: no conversation, and it matches no bot).
+    let (status, body) = app
+        .post(
+            "/api/actions/message",
+            json!({"room": "others", "author": "bob", "text": "hi all"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let bob_answered = std::time::Instant::now();
+    a.await.unwrap();
+    let calls = bot.calls();
+    assert_eq!(
+        texts_and_states(&calls),
+        [
+            ("start".to_owned(), Value::Null),
+            ("answer A".to_owned(), json!(1)),
+        ],
+        "bob's message went to no bot"
+    );
+    assert!(
+        bob_answered < calls[1].answered,
+        "bob was answered before the bot answered A"
+    );
+}

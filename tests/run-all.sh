@@ -20,7 +20,7 @@ if ! command -v caddy >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/d
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy >/dev/null
 fi
 
-if ! python3 -c 'import flask, gunicorn, brotli' 2>/dev/null; then
+if ! python3 -c 'import flask, gunicorn, brotli, requests' 2>/dev/null; then
   step "installing the Python bots' packages for the python bot tests"
   # PIP_BREAK_SYSTEM_PACKAGES: Debian's python3 refuses pip installs otherwise.
   PIP_BREAK_SYSTEM_PACKAGES=1 PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \

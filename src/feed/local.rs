@@ -15,8 +15,8 @@ use crate::matcher::BotCache;
 use crate::model::{BotCall, CallStart, Conversation, Event, Message};
 use crate::ratelimit::{RoomRateLimit, Verdict};
 use crate::recorder::Recorder;
-use crate::store::{StoreError, WriteOutcome};
-use crate::turns::{Ticket, Turns};
+use crate::store::{Registered, StoreError, WriteOutcome};
+use crate::turns::{Admission, Turns};
 
 pub struct LocalFeed {
     broker: Arc<Broker>,
@@ -103,9 +103,18 @@ impl Feed for LocalFeed {
         &self,
         message: &Message,
         before: Option<Conversation>,
-        _registered: bool,
-    ) -> Option<Ticket> {
-        self.turns.register(&message.room, before)
+        _registered: Registered,
+    ) -> Admission {
+        self.turns.register(&message.room, &message.author, before)
+    }
+
+    async fn form_turn(
+        &self,
+        room: &str,
+        author: &str,
+        now: Option<Conversation>,
+    ) -> Result<Admission, StoreError> {
+        Ok(self.turns.register(room, author, now))
     }
 
     async fn admit(&self, room: &str) -> Result<Verdict, StoreError> {

@@ -25,9 +25,9 @@ use crate::error::AppError;
 use crate::matcher::BotCache;
 use crate::model::{BotCall, CallStart, Conversation, Event, Message};
 use crate::ratelimit::Verdict;
-use crate::store::{StoreError, WriteOutcome};
+use crate::store::{Registered, StoreError, WriteOutcome};
 use crate::telemetry;
-use crate::turns::Ticket;
+use crate::turns::Admission;
 
 /// Done once a committed batch has been published here.
 pub type Published = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -62,16 +62,26 @@ pub trait Feed: Send + Sync + 'static {
     /// Waits until every record handed over so far can be read.
     async fn flush_calls(&self) -> Result<(), AppError>;
 
-    /// The turn of a person's message just stored: `before` is the
-    /// conversation the room was in just before it, `registered` whether
-    /// the store already registered a turn for it (shared databases do,
-    /// in the message's own transaction). `None` when it needs no turn.
+    /// How a person's message just stored is answered (see `turns`):
+    /// `before` is the conversation the room was in just before it,
+    /// `registered` what the store registered for it in its own
+    /// transaction (a shared database decides there).
     fn turn(
         &self,
         message: &Message,
         before: Option<Conversation>,
-        registered: bool,
-    ) -> Option<Ticket>;
+        registered: Registered,
+    ) -> Admission;
+
+    /// How a form `author` submitted in `room` is answered, by the same
+    /// rule as a message (see `turns`); `now` is the conversation the room
+    /// is in, as its newest message says.
+    async fn form_turn(
+        &self,
+        room: &str,
+        author: &str,
+        now: Option<Conversation>,
+    ) -> Result<Admission, StoreError>;
 
     /// Takes one post from the room's rate limit.
     async fn admit(&self, room: &str) -> Result<Verdict, StoreError>;

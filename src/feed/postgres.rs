@@ -30,9 +30,9 @@ use crate::matcher::BotCache;
 use crate::model::{BotCall, CallStart, Conversation, Event, Message, State, TurnQueue};
 use crate::ratelimit::Verdict;
 use crate::store::postgres::{CHANNEL, Notice, PostgresStore, insert_call, send_notice};
-use crate::store::{StoreError, WriteOutcome};
+use crate::store::{Registered, StoreError, WriteOutcome};
 use crate::telemetry;
-use crate::turns::{Ticket, Turn};
+use crate::turns::{Admission, Ticket, Turn};
 
 /// How long the writer waits for the echo of its batch before answering
 /// anyway (the change is committed; subscribers resync if they missed it).
@@ -130,6 +130,34 @@ impl PostgresFeed {
             store,
             tasks,
         })
+    }
+}
+
+impl PostgresFeed {
+    /// The admission of a person's message or form whose turn row (id
+    /// `id`) the store registered as `registered`.
+    fn admission(
+        &self,
+        room: &str,
+        id: i64,
+        before: Option<Conversation>,
+        registered: Registered,
+    ) -> Admission {
+        let ticket = || {
+            Ticket::new(Box::new(SharedTurn {
+                shared: Arc::clone(&self.shared),
+                room: room.to_owned(),
+                message_id: id,
+                before: before.clone(),
+                running: None,
+                bot: None,
+            }))
+        };
+        match registered {
+            Registered::First => Admission::First(ticket()),
+            Registered::Queued => Admission::Queued(ticket()),
+            Registered::No => Admission::AtOnce(before.clone()),
+        }
     }
 }
 
@@ -405,19 +433,26 @@ impl Feed for PostgresFeed {
         &self,
         message: &Message,
         before: Option<Conversation>,
-        registered: bool,
-    ) -> Option<Ticket> {
-        registered.then(|| {
-            let turn = SharedTurn {
-                shared: Arc::clone(&self.shared),
-                room: message.room.clone(),
-                message_id: message.id,
-                before,
-                running: None,
-                bot: None,
-            };
-            Ticket::new(Box::new(turn))
-        })
+        registered: Registered,
+    ) -> Admission {
+        self.admission(&message.room, message.id, before, registered)
+    }
+
+    async fn form_turn(
+        &self,
+        room: &str,
+        author: &str,
+        now: Option<Conversation>,
+    ) -> Result<Admission, StoreError> {
+        let (registered, id) = crate::store::postgres::register_form_turn(
+            &self.shared.pool,
+            room,
+            author,
+            now.as_ref(),
+            self.shared.turn_ttl,
+        )
+        .await?;
+        Ok(self.admission(room, id, now, registered))
     }
 
     async fn admit(&self, room: &str) -> Result<Verdict, StoreError> {
@@ -649,6 +684,34 @@ impl Turn for SharedTurn {
         if self.running.take().is_some() {
             Self::end(&self.shared, &self.room, self.message_id, left).await;
             self.announce_queue().await;
+        }
+    }
+
+    async fn run_ended(&mut self, limit: Duration) {
+        // Called on a run's first turn: the run is the rows it started.
+        let deadline = tokio::time::Instant::now() + limit;
+        let waker = self.shared.turn_waker(&self.room);
+        loop {
+            let woken = waker.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let left = sqlx::query(
+                "SELECT EXISTS (SELECT 1 FROM turns WHERE room = $1 AND run_start = $2 \
+                 AND NOT done AND expires_at > now())",
+            )
+            .bind(&self.room)
+            .bind(self.message_id)
+            .fetch_one(&self.shared.pool)
+            .await
+            .and_then(|r| r.try_get::<bool, _>(0));
+            match left {
+                Ok(true) if tokio::time::Instant::now() < deadline => {}
+                // Ended, too long, or the database cannot say: the request
+                // is answered; the run's turns go on regardless.
+                _ => return,
+            }
+            // Either a turn ended (woken) or it is time to look again.
+            tokio::time::timeout(TURN_POLL, woken).await.ok();
         }
     }
 

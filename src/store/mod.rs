@@ -43,6 +43,17 @@ pub enum WriteOp {
     ClearRoom(String),
 }
 
+/// The turn a store registered for a person's message with the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    /// None (or this store leaves turns to the feed).
+    No,
+    /// The first turn of a run.
+    First,
+    /// A turn queued behind the room's run.
+    Queued,
+}
+
 /// What one `WriteOp` did, in the same order as the ops.
 #[derive(Debug, Clone)]
 pub enum WriteOutcome {
@@ -55,8 +66,9 @@ pub enum WriteOutcome {
         /// store keeps it (a shared database keeps it with the room);
         /// `None` when the writer tracks it (it is the only writer).
         before: Option<Option<Conversation>>,
-        /// A turn was registered for it in its own transaction.
-        turn: bool,
+        /// The turn registered for it in its own transaction (a shared
+        /// database decides there; see `turns`).
+        turn: Registered,
     },
     /// The bot as stored, and the bot as it was before (for an update).
     Bot {

@@ -27,7 +27,7 @@ use super::schema::{
     BOT_COLUMNS, Bots, MAX_ROWS_PER_INSERT, MESSAGE_COLUMNS, Messages, PAGE_MAX_CHARS,
     bot_from_row, message_from_row,
 };
-use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
+use super::{JsonPage, Registered, Store, StoreError, WriteOp, WriteOutcome};
 use crate::model::{
     Bot, BotCall, BotInput, Conversation, Event, Kind, Message, NewMessage, State, now_seconds,
 };
@@ -264,18 +264,23 @@ impl PostgresStore {
             conversations.insert(name, conversation);
         }
         let mut changed: BTreeSet<String> = BTreeSet::new();
-        // Whether a run of turns is under way in each room (one query for
+        // The run of turns under way in each room, if any (one query for
         // the batch; updated as this batch registers turns).
         let running_rows = sqlx::query(
-            "SELECT DISTINCT room FROM turns WHERE room = ANY($1) AND NOT done \
-             AND expires_at > now()",
+            "SELECT room, run_start, (array_agg(author))[1], max(run_seq) FROM turns \
+             WHERE room = ANY($1) AND NOT done AND expires_at > now() GROUP BY room, run_start",
         )
         .bind(&names)
         .fetch_all(&mut *tx)
         .await?;
-        let mut turn_runs: HashMap<String, bool> = HashMap::new();
+        let mut turn_runs: HashMap<String, Run> = HashMap::new();
         for row in &running_rows {
-            turn_runs.insert(row.try_get(0)?, true);
+            let run = Run {
+                start: row.try_get(1)?,
+                author: row.try_get(2)?,
+                queued: usize::try_from(row.try_get::<i32, _>(3)?).unwrap_or(0),
+            };
+            turn_runs.insert(row.try_get(0)?, run);
         }
         let mut outcomes = Vec::with_capacity(ops.len());
         let mut payloads = Vec::with_capacity(ops.len() + 1);
@@ -306,23 +311,18 @@ impl PostgresStore {
                     pending.push((message.clone(), Arc::clone(&json)));
                     conversations.insert(m.room.clone(), Conversation::after(&message));
                     changed.insert(m.room.clone());
-                    let mut turn = false;
-                    if message.kind == Kind::User {
-                        let running = turn_runs.get(&m.room).copied().unwrap_or(false);
-                        if before.is_some() || running {
-                            if !running {
-                                // A new run: what earlier runs left is moot.
-                                sqlx::query("DELETE FROM turns WHERE room = $1")
-                                    .bind(&m.room)
-                                    .execute(&mut *tx)
-                                    .await?;
-                            }
-                            register_turn(&mut tx, &message, before.as_ref(), self.turn_ttl)
-                                .await?;
-                            turn = true;
-                        }
-                        turn_runs.insert(m.room.clone(), running || turn);
-                    }
+                    let turn = if message.kind == Kind::User {
+                        register_turn(
+                            &mut tx,
+                            &message,
+                            before.as_ref(),
+                            &mut turn_runs,
+                            self.turn_ttl,
+                        )
+                        .await?
+                    } else {
+                        Registered::No
+                    };
                     let mut notice = Notice::new("m", &message.room);
                     notice.i = Some(message.id);
                     notice.f = Some(Event::message_frame_json(&json));
@@ -450,24 +450,127 @@ fn rand_instance() -> u64 {
     h.finish()
 }
 
+/// A run of turns under way in a room (see `turns`).
+pub(crate) struct Run {
+    /// The id of the run's first message.
+    pub start: i64,
+    pub author: String,
+    /// Turns queued behind the first so far.
+    pub queued: usize,
+}
+
+/// Registers the turn of a person's message (`id`, by `author`) in the
+/// rooms's locked transaction, by `turns`' rule: the first of a run when
+/// the room is in a conversation and no run is under way, queued when the
+/// run is the author's and has room, else none (answered at once).
+pub(crate) async fn register_turn_row(
+    tx: &mut Transaction<'_, Postgres>,
+    room: &str,
+    id: i64,
+    author: &str,
+    before: Option<&Conversation>,
+    runs: &mut HashMap<String, Run>,
+    ttl: Duration,
+) -> Result<Registered, StoreError> {
+    let (registered, run_start, seq) = match runs.get_mut(room) {
+        Some(run) if run.author == author && run.queued < crate::turns::MAX_RUN_TURNS => {
+            run.queued += 1;
+            (Registered::Queued, run.start, run.queued)
+        }
+        Some(_) => return Ok(Registered::No),
+        None if before.is_some() => {
+            // A new run: what earlier runs left is moot.
+            sqlx::query("DELETE FROM turns WHERE room = $1")
+                .bind(room)
+                .execute(&mut **tx)
+                .await?;
+            let run = Run {
+                start: id,
+                author: author.to_owned(),
+                queued: 0,
+            };
+            runs.insert(room.to_owned(), run);
+            (Registered::First, id, 0)
+        }
+        None => return Ok(Registered::No),
+    };
+    sqlx::query(
+        "INSERT INTO turns (room, message_id, before_bot_id, before_state, expires_at, \
+         author, run_start, run_seq) \
+         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6, $7, $8)",
+    )
+    .bind(room)
+    .bind(id)
+    .bind(before.map(|c| c.bot_id))
+    .bind(before.map(|c| c.state.python_json().to_owned()))
+    .bind(ttl.as_secs_f64())
+    .bind(author)
+    .bind(run_start)
+    .bind(i32::try_from(seq).unwrap_or(i32::MAX))
+    .execute(&mut **tx)
+    .await?;
+    Ok(registered)
+}
+
+/// Registers the turn of a form `author` submitted in `room` (see
+/// `turns`): under the room's lock, as a message's turn is, with an id
+/// from the message sequence so it queues in commit order. Returns what
+/// was registered and the turn's id.
+pub(crate) async fn register_form_turn(
+    pool: &PgPool,
+    room: &str,
+    author: &str,
+    now: Option<&Conversation>,
+    ttl: Duration,
+) -> Result<(Registered, i64), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO rooms (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(room)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT 1 FROM rooms WHERE name = $1 FOR UPDATE")
+        .bind(room)
+        .execute(&mut *tx)
+        .await?;
+    let mut runs = HashMap::new();
+    let row = sqlx::query(
+        "SELECT run_start, (array_agg(author))[1], max(run_seq) FROM turns \
+         WHERE room = $1 AND NOT done AND expires_at > now() GROUP BY run_start",
+    )
+    .bind(room)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(row) = row {
+        let run = Run {
+            start: row.try_get(0)?,
+            author: row.try_get(1)?,
+            queued: usize::try_from(row.try_get::<i32, _>(2)?).unwrap_or(0),
+        };
+        runs.insert(room.to_owned(), run);
+    }
+    let id = take_ids(&mut tx, 1).await?[0];
+    let registered = register_turn_row(&mut tx, room, id, author, now, &mut runs, ttl).await?;
+    tx.commit().await?;
+    Ok((registered, id))
+}
+
 async fn register_turn(
     tx: &mut Transaction<'_, Postgres>,
     message: &Message,
     before: Option<&Conversation>,
+    runs: &mut HashMap<String, Run>,
     ttl: Duration,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO turns (room, message_id, before_bot_id, before_state, expires_at) \
-         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))",
+) -> Result<Registered, StoreError> {
+    register_turn_row(
+        tx,
+        &message.room,
+        message.id,
+        &message.author,
+        before,
+        runs,
+        ttl,
     )
-    .bind(&message.room)
-    .bind(message.id)
-    .bind(before.map(|c| c.bot_id))
-    .bind(before.map(|c| c.state.python_json().to_owned()))
-    .bind(ttl.as_secs_f64())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Takes `n` message ids, ascending (the rooms are locked already).

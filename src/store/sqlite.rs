@@ -24,7 +24,7 @@ use super::schema::{
     BOT_COLUMNS, Bots, MAX_ROWS_PER_INSERT, MESSAGE_COLUMNS, Messages, PAGE_MAX_CHARS,
     bot_from_row, message_from_row,
 };
-use super::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
+use super::{JsonPage, Registered, Store, StoreError, WriteOp, WriteOutcome};
 use crate::model::{Bot, BotCall, BotInput, Message, NewMessage, now_seconds};
 
 /// Rooms by number (migration 0005): messages are indexed by their
@@ -350,7 +350,7 @@ fn message_outcome((message, json): (Message, Arc<str>)) -> WriteOutcome {
         message,
         json,
         before: None,
-        turn: false,
+        turn: Registered::No,
     }
 }
 

@@ -12,6 +12,7 @@ import random
 import zlib
 
 import brotli
+import requests
 from flask import Flask, Response, jsonify, redirect, request
 
 app = Flask(__name__)
@@ -120,3 +121,20 @@ def chart():
 @app.post("/ok")
 def ok():
     return {"text": "ok " + request.json["text"]}
+
+
+@app.post("/helper-note")
+def helper_note():
+    """A conversation bot with a helper that posts a note into its own room
+    with requests.post (no timeout) while it answers, as past students'
+    bots did. The chat server's address is the `chat` query parameter;
+    `as=same` posts the note as the person being answered, otherwise as
+    "helper"."""
+    d = request.json
+    n = (d.get("state") or 0) + 1
+    author = d["author"] if request.args.get("as") == "same" else "helper"
+    requests.post(
+        request.args["chat"] + "/api/actions/message",
+        json={"room": d["room"], "author": author, "text": f"note {n}"},
+    )
+    return {"text": f"turn {n}", "state": n}
