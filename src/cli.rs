@@ -84,7 +84,8 @@ struct ServeArgs {
     #[arg(long, env = "NECSUS_BIND", default_value = "127.0.0.1:6277")]
     bind: SocketAddr,
     /// SQLite database file (created if missing; the bot-call log goes in
-    /// "<name>-calls.db" beside it), or :memory:.
+    /// "<name>-calls.db" beside it), :memory:, or a postgres:// URL of a
+    /// PostgreSQL database that several instances may share.
     #[arg(long, env = "NECSUS_DB", default_value = "necsus.db")]
     db: String,
     /// Seconds a bot may take to answer.

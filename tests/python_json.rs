@@ -169,7 +169,8 @@ fn encoded(text: &str, how: u8) -> Vec<u8> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 2000,
+        // PROPTEST_CASES explores further (e.g. 100000 before a release).
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(2000),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]

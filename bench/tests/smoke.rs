@@ -153,29 +153,6 @@ async fn every_scenario_runs_correctly_at_smoke_size() {
     assert!(listed <= posts && listed >= posts.min(200), "{recording}");
 }
 
-#[tokio::test]
-async fn the_benchmark_refuses_a_server_that_limits_rooms() {
-    necsus::botcall::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let config = necsus::config::Config {
-        db: dir.path().join("limited.db").to_string_lossy().into_owned(),
-        ..Default::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = Server::new(&format!("http://{}", listener.local_addr().unwrap()), 8);
-    let token = CancellationToken::new();
-    let task = tokio::spawn(necsus::app::serve(listener, config, token.clone()));
-    let mut out = Reporter {
-        quiet: true,
-        ..Default::default()
-    };
-    let result = plan::run("post", &Plan::smoke(), &server, None, None, &mut out).await;
-    token.cancel();
-    let _ = task.await;
-    let error = result.expect_err("a rate-limited server is not benchmarked");
-    assert!(error.contains("--room-rate-limit 0"), "{error}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scaleout_scenario_runs_against_sqlite_and_postgresql() {
     let Some(admin) = std::env::var("NECSUS_TEST_POSTGRES")

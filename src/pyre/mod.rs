@@ -15,7 +15,9 @@
 //!   kept here, so `params` is `match.groupdict()` whatever the names hold.
 //!
 //! Known differences, each reported or documented rather than silent:
-//! `\N{...}` named characters are refused with a message; a backreference
+//! `\N{...}` names come from the Unicode name table of the `unicode_names2`
+//! crate, which may know characters newer than CPython 3.11's Unicode 14;
+//! a backreference
 //! under IGNORECASE compares by Unicode simple case folding, which differs
 //! from Python's `lower()` comparison only for a handful of characters
 //! (`ſ`/`s`, `İ`/`i`, `ı`, Greek symbol variants); repeats larger than the
@@ -60,22 +62,19 @@ impl std::fmt::Display for PatternSyntaxError {
 
 /// Translates `pattern` as `re.compile(pattern, re.IGNORECASE)` reads it.
 pub fn translate(pattern: &str) -> Result<Translated, PatternSyntaxError> {
-    let mut p = Parser {
-        src: pattern.chars().collect(),
-        pos: 0,
-        empty_iteration_captures: false,
-        group_widths: vec![Width::ZERO],
-        groups: 0,
-        open: Vec::new(),
-        names: Vec::new(),
-        lookbehind_groups: None,
-        conditional_refs: Vec::new(),
-        global: Flags {
-            ignorecase: true,
-            ..Flags::default()
-        },
-    };
-    let pattern = p.parse_top()?;
+    let mut p = Parser::new(pattern.chars().collect(), false);
+    let mut pattern = p.parse_top()?;
+    if p.has_conditional {
+        // Again, with every alternation kept on the backtracking path: the
+        // engine hands an alternation whose branches end at the same place
+        // to its linear matcher, which never comes back to try the next
+        // branch, so a conditional after it would see the first branch's
+        // captures where Python backtracks into the second's
+        // (`(?P<g>^)?(?(g)a|[^a])` on "b"). An empty lookahead in each
+        // branch keeps the alternation with the backtracker.
+        p = Parser::new(p.src, true);
+        pattern = p.parse_top()?;
+    }
     Ok(Translated {
         pattern,
         names: p.names,
@@ -180,7 +179,90 @@ struct Parser {
     lookbehind_groups: Option<usize>,
     /// Groups named by conditionals, checked once all groups are known.
     conditional_refs: Vec<(usize, usize)>,
+    /// The pattern has a conditional `(?(g)yes|no)`.
+    has_conditional: bool,
+    /// Emit an empty lookahead at the end of every alternation branch (see
+    /// `translate`).
+    harden_alternations: bool,
     global: Flags,
+}
+
+/// Keeps an alternation branch on the engine's backtracking path.
+const HARD: &str = "(?=)";
+
+impl Parser {
+    fn new(src: Vec<char>, harden_alternations: bool) -> Parser {
+        Parser {
+            src,
+            pos: 0,
+            empty_iteration_captures: false,
+            group_widths: vec![Width::ZERO],
+            groups: 0,
+            open: Vec::new(),
+            names: Vec::new(),
+            lookbehind_groups: None,
+            conditional_refs: Vec::new(),
+            has_conditional: false,
+            harden_alternations,
+            global: Flags {
+                ignorecase: true,
+                ..Flags::default()
+            },
+        }
+    }
+}
+
+/// The character `unicodedata.lookup(name)` finds: a name or an alias,
+/// any ASCII case, spelled exactly (the table's own lookup is looser: it
+/// ignores spaces, underscores and medial hyphens, which Python does not);
+/// the algorithmic Hangul and CJK names only in upper case, as in CPython.
+fn named_character(name: &str) -> Option<char> {
+    let ch = unicode_names2::character(name)?;
+    let canonical = unicode_names2::name(ch)?.to_string();
+    if canonical.starts_with("HANGUL SYLLABLE ") || canonical.starts_with("CJK UNIFIED IDEOGRAPH-")
+    {
+        return (name == canonical).then_some(ch);
+    }
+    let upper = name.to_ascii_uppercase();
+    if upper == canonical {
+        return Some(ch);
+    }
+    // An alias: its table is not public, so check the spelling's shape.
+    let words_ok = upper.split(' ').all(|w| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+    });
+    words_ok.then_some(ch)
+}
+
+/// `repr()` of a string as Python writes it in these errors: single
+/// quotes unless the text holds one and no double quote.
+fn py_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                write!(out, "\\x{:02x}", c as u32).unwrap_or(());
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
 }
 
 fn err<T>(msg: impl Into<String>, pos: usize) -> Result<T, PatternSyntaxError> {
@@ -281,10 +363,18 @@ impl Parser {
         depth: usize,
     ) -> Result<(String, Width), PatternSyntaxError> {
         let (mut out, mut width) = self.parse_sequence(flags, depth)?;
+        let mut branches = 1;
         while self.eat('|') {
+            if self.harden_alternations && branches == 1 {
+                out.push_str(HARD);
+            }
+            branches += 1;
             out.push('|');
             let (branch, w) = self.parse_sequence(flags, depth)?;
             out.push_str(&branch);
+            if self.harden_alternations {
+                out.push_str(HARD);
+            }
             width = width.or(w);
         }
         Ok((out, width))
@@ -334,11 +424,12 @@ impl Parser {
                         // Repeating what matches no characters (a
                         // lookaround) is the same as trying it once at
                         // most; the engine refuses the repeat itself.
+                        let h = if self.harden_alternations { HARD } else { "" };
                         match (min, max) {
                             (_, Some(0)) => {}
-                            (0, _) if lazy => write!(out, "(?:|{item})").unwrap_or(()),
-                            (0, _) if possessive => write!(out, "(?>{item}|)").unwrap_or(()),
-                            (0, _) => write!(out, "(?:{item}|)").unwrap_or(()),
+                            (0, _) if lazy => write!(out, "(?:{h}|{item}{h})").unwrap_or(()),
+                            (0, _) if possessive => write!(out, "(?>{item}{h}|{h})").unwrap_or(()),
+                            (0, _) => write!(out, "(?:{item}{h}|{h})").unwrap_or(()),
                             _ => out.push_str(&item),
                         }
                     } else {
@@ -588,11 +679,20 @@ impl Parser {
                 ClassItem::Char(v)
             }
             'N' => {
-                return err(
-                    "named Unicode escapes (\\N{...}) are not supported here: write the \
-                     character itself",
-                    start,
-                );
+                // `\N{name}`: the character `unicodedata.lookup(name)`
+                // names (case-insensitive; aliases too; a named sequence
+                // is not one character, so it is undefined here as there).
+                if !self.eat('{') {
+                    return err("missing {", self.pos);
+                }
+                let name = self.take_until('}', "character name")?;
+                match named_character(&name) {
+                    Some(ch) => ClassItem::Char(ch as u32),
+                    None => {
+                        let msg = format!("undefined character name {}", py_repr(&name));
+                        return err(msg, start);
+                    }
+                }
             }
             '0' => ClassItem::Char(self.more_octal(0, 2)),
             '1'..='9' if in_class => {
@@ -878,6 +978,7 @@ impl Parser {
         out: &mut String,
         start: usize,
     ) -> Result<Width, PatternSyntaxError> {
+        self.has_conditional = true;
         let name_at = self.pos;
         let cond = self.take_until(')', "group name")?;
         let group = if is_identifier(&cond) {
