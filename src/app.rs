@@ -112,7 +112,7 @@ pub async fn serve(
             caller: BotCaller::new(
                 config.bot_timeout,
                 config.bot_max_reply_bytes,
-                config.refuse_private_bot_urls,
+                crate::netguard::BotNetworks::new(config.allow_bot_networks.clone()),
             ),
             feed: Arc::clone(&feed),
             calls: CallLog::new(Arc::clone(&feed), config.bot_calls_per_room),

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::botcall::BotCaller;
+use crate::botcall::{BotCaller, Reach};
 use crate::broker::{Broker, Subscription};
 use crate::calllog::{CallLog, FinishedCall};
 use crate::config::Limits;
@@ -36,6 +36,9 @@ pub struct UserMessage {
     pub media: Option<String>,
     pub css: Option<String>,
     pub js: Option<String>,
+    /// Sent from the server's own machine (not through the proxy): with a
+    /// bot saved there, its calls may reach this machine (see `netguard`).
+    pub from_here: bool,
 }
 
 /// A form in a bot's message, submitted from the browser.
@@ -48,6 +51,8 @@ pub struct FormSubmission {
     /// The form's raw `action` attribute.
     pub action_url: Option<String>,
     pub form_data: Value,
+    /// Sent from the server's own machine (see `UserMessage::from_here`).
+    pub from_here: bool,
 }
 
 /// What a new subscriber is sent before live events.
@@ -98,6 +103,8 @@ struct Target {
     id: Option<i64>,
     name: String,
     url: String,
+    /// Saved from the server's own machine (see `Bot::saved_locally`).
+    saved_locally: bool,
 }
 
 impl From<&Bot> for Target {
@@ -106,6 +113,7 @@ impl From<&Bot> for Target {
             id: Some(bot.id),
             name: bot.name.clone(),
             url: bot.url.clone(),
+            saved_locally: bot.saved_locally,
         }
     }
 }
@@ -250,6 +258,7 @@ impl Chat {
             check_opt_len(field, value, l.max_url_chars)?;
         }
         self.admit(&input.room).await?;
+        let from_here = input.from_here;
         let Inserted {
             message: stored,
             json,
@@ -273,11 +282,11 @@ impl Chat {
             // No turn: answered now, with the room's conversation as it
             // stands (none: the bots that match run).
             Admission::AtOnce(now) => {
-                Box::pin(self.answer(&stored, now, None)).await?;
+                Box::pin(self.answer(&stored, now, None, from_here)).await?;
             }
             // Boxed: most posts take no turn, and need not carry its state.
             Admission::First(turn) => {
-                Box::pin(self.take_turn(&stored, turn, true)).await?;
+                Box::pin(self.take_turn(&stored, turn, true, from_here)).await?;
             }
             // Queued behind the run: its turn is taken by a task of its own,
             // so this request never waits on a bot that may be waiting on
@@ -286,7 +295,7 @@ impl Chat {
                 let chat = Arc::clone(self);
                 let message = stored.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = chat.take_turn(&message, turn, false).await {
+                    if let Err(e) = chat.take_turn(&message, turn, false, from_here).await {
                         tracing::warn!(room = %message.room, error = %e, "a queued turn failed");
                     }
                 });
@@ -307,12 +316,13 @@ impl Chat {
         stored: &Message,
         mut turn: Ticket,
         first: bool,
+        from_here: bool,
     ) -> Result<Option<Message>, AppError> {
         let room = stored.room.clone();
         let now = turn
             .start(self.turn_wait, async || self.conversation_now(&room).await)
             .await;
-        let left = self.answer(stored, now, Some(&mut turn)).await?;
+        let left = self.answer(stored, now, Some(&mut turn), from_here).await?;
         // The next turn follows the state this one's reply left.
         let wait_run = first.then_some(self.turn_wait);
         turn.finish(left.as_ref().and_then(Conversation::after), wait_run)
@@ -334,13 +344,14 @@ impl Chat {
         stored: &Message,
         now: Option<Conversation>,
         turn: Option<&mut Ticket>,
+        from_here: bool,
     ) -> Result<Option<Message>, AppError> {
         if now.is_none() {
-            return self.run_matching_bots(stored).await;
+            return self.run_matching_bots(stored, from_here).await;
         }
         let room_bots = self.room_bots(&stored.room).await?;
         let Some((bot, state)) = in_conversation(now, &room_bots) else {
-            return self.run_matching_bots(stored).await;
+            return self.run_matching_bots(stored, from_here).await;
         };
         if let Some(turn) = turn {
             turn.serving(bot.id, &bot.name);
@@ -355,13 +366,18 @@ impl Chat {
             Some(&state),
         );
         let target = Target::from(&bot);
-        self.call_and_store(&stored.room, &target, payload, Activation::Conversation)
+        let activation = Activation::Conversation;
+        self.call_and_store(&stored.room, &target, payload, activation, from_here)
             .await
     }
 
     /// Runs the bots `message` activates, one after another; returns the
     /// last message they posted.
-    async fn run_matching_bots(&self, stored: &Message) -> Result<Option<Message>, AppError> {
+    async fn run_matching_bots(
+        &self,
+        stored: &Message,
+        from_here: bool,
+    ) -> Result<Option<Message>, AppError> {
         let room_bots = self.room_bots(&stored.room).await?;
         let mut last = None;
         for compiled in room_bots.iter() {
@@ -385,8 +401,9 @@ impl Chat {
                 None,
             );
             let target = Target::from(&compiled.bot);
-            last = Box::pin(self.call_and_store(&stored.room, &target, payload, Activation::Match))
-                .await?;
+            let activation = Activation::Match;
+            let call = self.call_and_store(&stored.room, &target, payload, activation, from_here);
+            last = Box::pin(call).await?;
         }
         Ok(last)
     }
@@ -401,8 +418,11 @@ impl Chat {
         target: &Target,
         payload: BotRequest,
         activation: Activation,
+        from_here: bool,
     ) -> Result<Option<Message>, AppError> {
-        let call = self.call(room, target, payload, activation).await?;
+        let call = self
+            .call(room, target, payload, activation, from_here)
+            .await?;
         self.store_result(room, target, call).await
     }
 
@@ -438,6 +458,8 @@ impl Chat {
                 id: None,
                 name: target_url.clone(),
                 url: target_url.clone(),
+                // Where the saved bot's own form points.
+                saved_locally: origin.bot.saved_locally,
             });
         // A form takes turns by the same rule as a message (see `turns`).
         let now = self.conversation_now(room).await;
@@ -502,7 +524,9 @@ impl Chat {
             }),
             state.as_ref(),
         );
-        let call = self.call(room, &target, payload, Activation::Form).await?;
+        let call = self
+            .call(room, &target, payload, Activation::Form, input.from_here)
+            .await?;
         let reply = call.exchange.result.as_ref();
         if target.id.is_none() && reply.is_ok_and(|r| r.state.is_some()) {
             // The conversation needs a bot id to come back to.
@@ -515,6 +539,7 @@ impl Chat {
                         name: texts::auto_bot_name(&target.url),
                         responds_to: None,
                         url: target.url.clone(),
+                        saved_locally: input.from_here && target.saved_locally,
                     },
                     max_bots_per_room: self.limits.max_bots_per_room,
                 })
@@ -663,13 +688,21 @@ impl Chat {
         target: &Target,
         payload: BotRequest,
         activation: Activation,
+        from_here: bool,
     ) -> Result<FinishedCall, AppError> {
         let start = self
             .calls
             .begin(room, target.id, &target.name, &target.url, activation)
             .await?;
         let started = Instant::now();
-        let exchange = self.caller.call(&target.url, &payload.body).await;
+        // Only a bot saved here, called at the request of someone here, may
+        // reach this machine (see `netguard`).
+        let reach = if from_here && target.saved_locally {
+            Reach::Local
+        } else {
+            Reach::Remote
+        };
+        let exchange = self.caller.call(&target.url, &payload.body, reach).await;
         let elapsed = started.elapsed();
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let outcome = match &exchange.result {
@@ -755,7 +788,7 @@ impl Chat {
     /// Sends a bot a clearly marked test message; nothing is posted into
     /// the room. Returns the call's record.
     #[tracing::instrument(skip(self))]
-    pub async fn test_bot(&self, id: i64) -> Result<BotCall, AppError> {
+    pub async fn test_bot(&self, id: i64, from_here: bool) -> Result<BotCall, AppError> {
         let bot = self
             .store
             .bot(id)
@@ -772,7 +805,7 @@ impl Chat {
         );
         let target = Target::from(&bot);
         let call = self
-            .call(&bot.room, &target, payload, Activation::Test)
+            .call(&bot.room, &target, payload, Activation::Test, from_here)
             .await?;
         Ok(self.record_without_message(call, &target).await)
     }
@@ -780,17 +813,28 @@ impl Chat {
     /// Sends a recorded request again to the same URL; nothing is posted
     /// into the room. Returns the new call's record.
     #[tracing::instrument(skip(self))]
-    pub async fn replay_call(&self, call_id: i64) -> Result<BotCall, AppError> {
+    pub async fn replay_call(&self, call_id: i64, from_here: bool) -> Result<BotCall, AppError> {
         self.calls.flush().await?;
         let old = self
             .store
             .bot_call(call_id)
             .await?
             .ok_or_else(|| AppError::BadRequest(texts::unknown_call(call_id)))?;
+        // The recorded URL reaches this machine only if it is still the URL
+        // of a bot saved here.
+        let saved_locally = match old.bot_id {
+            Some(id) => self
+                .store
+                .bot(id)
+                .await?
+                .is_some_and(|b| b.saved_locally && b.url == old.url),
+            None => false,
+        };
         let target = Target {
             id: old.bot_id,
             name: old.bot_name.clone(),
             url: old.url.clone(),
+            saved_locally,
         };
         let call = self
             .call(
@@ -798,6 +842,7 @@ impl Chat {
                 &target,
                 BotRequest::replay(old.request),
                 Activation::Replay,
+                from_here,
             )
             .await?;
         Ok(self.record_without_message(call, &target).await)

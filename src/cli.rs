@@ -109,10 +109,14 @@ struct ServeArgs {
     /// Most bots in one room.
     #[arg(long, env = "NECSUS_MAX_BOTS_PER_ROOM", default_value_t = Limits::default().max_bots_per_room)]
     max_bots_per_room: usize,
-    /// Refuse bot URLs that resolve to loopback, private, link-local or
-    /// metadata addresses (checked after DNS, on every request and redirect).
-    #[arg(long, env = "NECSUS_REFUSE_PRIVATE_BOT_URLS")]
-    refuse_private_bot_urls: bool,
+    /// Networks bots may be called on whoever saved them, besides the
+    /// public internet: comma-separated addresses or networks (CIDR), e.g.
+    /// a school's LAN 10.0.0.0/8. Loopback, private, link-local and
+    /// metadata addresses are otherwise refused (checked after DNS, on
+    /// every request and redirect); a bot on this machine is called only
+    /// when it was saved, and the call asked for, from this machine itself.
+    #[arg(long, env = "NECSUS_ALLOW_BOT_NETWORKS", value_delimiter = ',')]
+    allow_bot_networks: Vec<String>,
     /// Posts per second one room accepts in the long run; faster posting
     /// (a bot triggering itself, a script in a loop) gets 429 (0: no limit).
     #[arg(long, env = "NECSUS_ROOM_RATE_LIMIT", default_value_t = 20.0)]
@@ -165,18 +169,8 @@ impl ServeArgs {
                 );
             },
             room_rate_burst: self.room_rate_burst,
-            trusted_proxies: self
-                .trusted_proxies
-                .iter()
-                .map(|n| {
-                    let n = n.trim();
-                    n.parse::<ipnet::IpNet>()
-                        .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                        .map_err(|_| {
-                            format!("--trusted-proxies: {n:?} is not an address or network")
-                        })
-                })
-                .collect::<Result<_, _>>()?,
+            trusted_proxies: networks(&self.trusted_proxies, "--trusted-proxies")?,
+            allow_bot_networks: networks(&self.allow_bot_networks, "--allow-bot-networks")?,
             limits: Limits {
                 max_body_bytes: self.max_body_bytes,
                 max_text_chars: self.max_text_chars,
@@ -187,10 +181,23 @@ impl ServeArgs {
                 max_pattern_chars: self.max_url_chars,
                 max_bots_per_room: self.max_bots_per_room,
             },
-            refuse_private_bot_urls: self.refuse_private_bot_urls,
             ..Config::default()
         })
     }
+}
+
+/// Addresses or networks (CIDR) given to `flag`, comma-separated.
+fn networks(values: &[String], flag: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    values
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            n.parse::<ipnet::IpNet>()
+                .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("{flag}: {n:?} is not an address or network"))
+        })
+        .collect()
 }
 
 /// Log lines waiting for the log's writer thread before new ones are

@@ -57,10 +57,9 @@ pub struct Config {
     pub bot_calls_per_room: usize,
     /// Peers whose `X-Forwarded-For`/`-Proto` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Refuse bot URLs that resolve to loopback, private, link-local or
-    /// other internal addresses. Off by default: students often run their
-    /// bots on the same machine.
-    pub refuse_private_bot_urls: bool,
+    /// Networks bots may be called on whoever saved them, besides the
+    /// public internet (see `netguard`).
+    pub allow_bot_networks: Vec<ipnet::IpNet>,
     /// Posts per second a room accepts in the long run (0: no limit), and
     /// how many it accepts at once.
     pub room_rate_limit: f64,
@@ -91,7 +90,7 @@ impl Default for Config {
             replay_page: 1000,
             bot_calls_per_room: 200,
             trusted_proxies: loopback_nets(),
-            refuse_private_bot_urls: false,
+            allow_bot_networks: Vec::new(),
             room_rate_limit: 20.0,
             room_rate_burst: 120,
         }

@@ -69,13 +69,27 @@ pub async fn copy(
         .map_err(fail)?;
     let mut write = pg.begin().await.map_err(fail)?;
 
-    let bots = sqlx::query("SELECT id, room, name, responds_to, url FROM bots ORDER BY id")
-        .fetch_all(&mut *read)
-        .await
-        .map_err(fail)?;
+    // A database from before migration 0006 has no saved_locally: its bots
+    // count as saved from elsewhere, as the migration would make them.
+    let has_saved_locally: bool = sqlx::query(
+        "SELECT count(*) > 0 FROM pragma_table_info('bots') WHERE name = 'saved_locally'",
+    )
+    .fetch_one(&mut *read)
+    .await
+    .and_then(|r| r.try_get(0))
+    .map_err(fail)?;
+    let bots = sqlx::query(if has_saved_locally {
+        "SELECT id, room, name, responds_to, url, saved_locally FROM bots ORDER BY id"
+    } else {
+        "SELECT id, room, name, responds_to, url, 0 FROM bots ORDER BY id"
+    })
+    .fetch_all(&mut *read)
+    .await
+    .map_err(fail)?;
     for bot in &bots {
         sqlx::query(
-            "INSERT INTO bots (id, room, name, responds_to, url) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO bots (id, room, name, responds_to, url, saved_locally) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(bot.try_get::<i64, _>(0).map_err(fail)?)
         .bind(bot.try_get::<String, _>(1).map_err(fail)?)
@@ -86,6 +100,7 @@ pub async fn copy(
         )
         .bind(bot.try_get::<Option<String>, _>(3).map_err(fail)?)
         .bind(bot.try_get::<String, _>(4).map_err(fail)?)
+        .bind(bot.try_get::<bool, _>(5).map_err(fail)?)
         .execute(&mut *write)
         .await
         .map_err(fail)?;

@@ -206,6 +206,7 @@ mod tests {
             name: name.into(),
             responds_to: responds_to.map(Into::into),
             url: String::new(),
+            saved_locally: false,
         })
     }
 

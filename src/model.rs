@@ -172,6 +172,11 @@ pub struct Bot {
     pub name: String,
     pub responds_to: Option<String>,
     pub url: String,
+    /// Saved (created or last changed) by a request from the server's own
+    /// machine: only then may its calls reach this machine's loopback
+    /// (see `netguard`). Never shown.
+    #[serde(skip)]
+    pub saved_locally: bool,
 }
 
 /// A bot to create (no id, or an id that does not exist) or update.
@@ -182,6 +187,8 @@ pub struct BotInput {
     pub name: String,
     pub responds_to: Option<String>,
     pub url: String,
+    /// The request saving it came from the server's own machine.
+    pub saved_locally: bool,
 }
 
 /// Why a bot was called.

@@ -1,15 +1,49 @@
-//! The optional guard against bots pointing NeCSuS at its own network:
-//! when on, bot URLs that resolve to loopback, private, link-local (cloud
-//! metadata lives there), carrier-grade NAT, multicast or unspecified
-//! addresses are refused. The check runs after DNS resolution on every
-//! connection, redirects included, so a name cannot be re-pointed between
-//! check and use.
+//! Which addresses bot calls may reach (SPEC §8, on by default): public
+//! internet addresses; networks a tutor allowed (`--allow-bot-networks`);
+//! and this machine's loopback, only for a call that is local (its bot was
+//! saved from this machine and the call was asked for from this machine,
+//! not through the proxy), which is what a laptop running the quick start
+//! does. Everything else (loopback otherwise, private, link-local with the
+//! cloud metadata address, carrier-grade NAT, multicast, unspecified) is
+//! refused. The check runs on the address actually connected to: after DNS
+//! on every connection, redirects included, so a name cannot be re-pointed
+//! between check and use; literal addresses in URLs are checked by the
+//! caller (the resolver never sees them).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use std::sync::Arc;
+
+use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-/// Whether a bot may be reached at `ip` when the guard is on.
+/// Where bot calls may go: public addresses, the networks a tutor allowed,
+/// and loopback for local calls. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct BotNetworks {
+    allowed: Arc<Vec<IpNet>>,
+}
+
+impl BotNetworks {
+    /// `allowed`: networks called whoever saved the bot (a school's LAN).
+    pub fn new(allowed: Vec<IpNet>) -> BotNetworks {
+        BotNetworks {
+            allowed: Arc::new(allowed),
+        }
+    }
+
+    /// Whether a call may connect to `ip`; `local`: the call is local (see
+    /// the module), so this machine's loopback is allowed too.
+    pub fn permits(&self, ip: IpAddr, local: bool) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        is_public(ip) || self.allowed.iter().any(|n| n.contains(&ip)) || (local && ip.is_loopback())
+    }
+}
+
+/// Whether `ip` is on the public internet.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -43,11 +77,15 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfe80)
 }
 
-/// A resolver that drops every address the guard refuses; a name left with
-/// none fails to resolve with a clear error.
-pub struct PublicOnly;
+/// A resolver that drops every address a call may not reach; a name left
+/// with none fails to resolve with a `Refused` error.
+pub struct Guarded {
+    pub networks: BotNetworks,
+    pub local: bool,
+}
 
-/// The error a refused bot address gives; `botcall` recognises it.
+/// The error a refused bot address gives; `botcall` recognises it. Holds
+/// the name or address refused.
 #[derive(Debug)]
 pub struct Refused(pub String);
 
@@ -59,13 +97,15 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-impl Resolve for PublicOnly {
+impl Resolve for Guarded {
     fn resolve(&self, name: Name) -> Resolving {
+        let networks = self.networks.clone();
+        let local = self.local;
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await?
-                .filter(|a| is_public(a.ip()))
+                .filter(|a| networks.permits(a.ip(), local))
                 .collect();
             if found.is_empty() {
                 return Err(Box::new(Refused(host)) as Box<dyn std::error::Error + Send + Sync>);
@@ -77,7 +117,26 @@ impl Resolve for PublicOnly {
 
 #[cfg(test)]
 mod tests {
-    use super::is_public;
+    use super::{BotNetworks, is_public};
+
+    #[test]
+    fn allowed_networks_and_local_loopback() {
+        let nets = BotNetworks::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        let ip = |s: &str| s.parse().unwrap();
+        assert!(nets.permits(ip("10.1.2.3"), false));
+        assert!(!nets.permits(ip("192.168.1.1"), false));
+        assert!(!nets.permits(ip("127.0.0.1"), false));
+        assert!(nets.permits(ip("127.0.0.1"), true));
+        assert!(nets.permits(ip("::1"), true));
+        assert!(nets.permits(ip("::ffff:127.0.0.1"), true));
+        assert!(!nets.permits(ip("::ffff:127.0.0.1"), false));
+        assert!(
+            !nets.permits(ip("0.0.0.0"), true),
+            "unspecified is not loopback"
+        );
+        assert!(!nets.permits(ip("169.254.169.254"), true));
+        assert!(nets.permits(ip("::ffff:10.0.0.1"), false));
+    }
 
     #[test]
     fn private_and_special_addresses_are_refused() {

@@ -59,9 +59,12 @@ pub fn bot_failure(name: &str, url: &str, failure: &BotFailure) -> String {
              Point the bot at the final URL instead."
         ),
         BotFailure::Refused(host) => format!(
-            "NeCSuS refused to call the bot {bot} at {url_code}: {} is a private or local \
-             address, and this server only calls bots on the public internet. Host your bot \
-             somewhere public (for example Replit).",
+            "NeCSuS refused to call the bot {bot} at {url_code}: {} is on this server's own \
+             machine or a private network, which bots may not reach from here. Host your bot \
+             somewhere public (for example Replit). A bot on the server's machine (127.0.0.1, \
+             localhost) is called only when it was saved, and the message sent, on that \
+             machine itself; a tutor can allow a network (a school's LAN) with \
+             <code>--allow-bot-networks</code>.",
             escape_html(host)
         ),
         BotFailure::Status { code, reason } => {

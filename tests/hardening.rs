@@ -260,38 +260,197 @@ async fn fifty_hanging_bots_do_not_hold_up_other_rooms() {
     }
 }
 
-#[tokio::test]
-async fn private_addresses_are_refused_when_the_guard_is_on() {
-    let app = spawn_app_with(|c| c.refuse_private_bot_urls = true).await;
-    let bot = recording_bot(|_, _| Answer::json(json!({"text": "should not be reached"}))).await;
-    let reply = only_reply(&app, "ip", &bot.url("/")).await;
-    assert!(
-        reply["text"].as_str().unwrap().contains("refused to call"),
-        "{reply}"
-    );
-    assert!(
-        reply["text"].as_str().unwrap().contains("127.0.0.1"),
-        "{reply}"
-    );
-    let by_name = bot.url("/").replace("127.0.0.1", "localhost");
-    let reply = only_reply(&app, "name", &by_name).await;
-    assert!(
-        reply["text"].as_str().unwrap().contains("refused to call"),
-        "{reply}"
-    );
-    let reply = only_reply(&app, "metadata", "http://169.254.169.254/latest/meta-data").await;
-    assert!(
-        reply["text"].as_str().unwrap().contains("refused to call"),
-        "{reply}"
-    );
-    assert!(bot.calls().is_empty(), "the bot was never contacted");
+/// A student's requests as they reach the server through the proxy: the
+/// peer is the proxy on this machine, the student's address is forwarded.
+struct Student {
+    http: reqwest::Client,
+    base: String,
+    /// `None`: a request from the server's own machine (no proxy).
+    forwarded_for: Option<&'static str>,
+}
 
-    // Off (the default), students' local bots work.
-    let open = spawn_app().await;
-    assert_eq!(
-        only_reply(&open, "ip", &bot.url("/")).await["text"],
-        "should not be reached"
-    );
+impl Student {
+    fn remote(base: &str) -> Student {
+        Student {
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+            forwarded_for: Some("203.0.113.7"),
+        }
+    }
+
+    fn on_the_server(base: &str) -> Student {
+        Student {
+            forwarded_for: None,
+            ..Student::remote(base)
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(address) = self.forwarded_for {
+            request = request.header("x-forwarded-for", address);
+        }
+        let response = request.send().await.expect("the server answers");
+        assert_eq!(response.status(), 200, "{path} {body}");
+        response.json().await.unwrap()
+    }
+
+    async fn add_bot(&self, room: &str, url: &str) -> Value {
+        let bot = json!({"room": room, "name": "Probe", "url": url, "responds_to": "^probe"});
+        self.post("/api/actions/bot", bot).await
+    }
+
+    /// Says "probe" in `room`; returns what followed it.
+    async fn probe(&self, room: &str) -> Vec<Value> {
+        let user = self
+            .post(
+                "/api/actions/message",
+                json!({"room": room, "author": "eve", "text": "probe"}),
+            )
+            .await;
+        let url = format!(
+            "{}/api/messages?room={room}&since={}",
+            self.base, user["id"]
+        );
+        let listed: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        listed.as_array().unwrap().clone()
+    }
+}
+
+fn refused(after: &[Value]) -> bool {
+    after.len() == 1
+        && after[0]["kind"] == "system"
+        && after[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("refused to call") && t.contains("--allow-bot-networks"))
+}
+
+/// SPEC §8: by default no bot call reaches the server's own machine or a
+/// private network, whatever the spelling of the address, through a name
+/// that resolves there, or through a redirect; the refusal says why and
+/// what a tutor can do; nothing of an internal answer is readable.
+#[tokio::test]
+async fn bots_cannot_reach_the_servers_machine_or_private_networks() {
+    necsus::botcall::install_crypto_provider();
+    let inside = recording_bot(|_, _| Answer::json(json!({"text": "internal secret"}))).await;
+    let port = inside.base.rsplit(':').next().unwrap().to_owned();
+    // A bot on an address the tutor allowed (127.0.0.2 stands for a public
+    // host: a test may only use loopback) that redirects to the inside.
+    let redirector = TcpListener::bind("127.0.0.2:0")
+        .await
+        .expect("bind 127.0.0.2");
+    let redirector_port = redirector.local_addr().unwrap().port();
+    let target = format!("{}/stolen", inside.base);
+    tokio::spawn(async move {
+        let app = axum::Router::new().fallback(move || {
+            let target = target.clone();
+            async move { (StatusCode::TEMPORARY_REDIRECT, [("location", target)]) }
+        });
+        axum::serve(redirector, app).await.unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let app = Binary::start_with(
+        dir.path().join("necsus.db"),
+        free_port(),
+        &["--allow-bot-networks", "127.0.0.2/32"],
+    )
+    .await;
+    let eve = Student::remote(&app.base);
+    let forms = [
+        format!("http://127.0.0.1:{port}/"),
+        format!("http://localhost:{port}/"),
+        format!("http://[::1]:{port}/"),
+        format!("http://0.0.0.0:{port}/"),
+        format!("http://127.1:{port}/"),
+        format!("http://2130706433:{port}/"),
+        format!("http://0x7f000001:{port}/"),
+        format!("http://0177.0.0.1:{port}/"),
+        format!("http://[::ffff:127.0.0.1]:{port}/"),
+        "http://169.254.169.254/latest/meta-data".to_owned(),
+        "http://10.0.0.1/".to_owned(),
+        "http://192.168.1.1/".to_owned(),
+        "http://100.64.0.1/".to_owned(),
+        format!("http://127.0.0.2:{redirector_port}/moved"),
+    ];
+    for (i, url) in forms.iter().enumerate() {
+        let room = format!("ssrf{i}");
+        let bot = eve.add_bot(&room, url).await;
+        let after = eve.probe(&room).await;
+        assert!(refused(&after), "{url}: {after:#?}");
+        // The bot-test route is refused the same way, and the call log
+        // holds nothing of an answer.
+        let call = eve
+            .post("/api/actions/bot-test", json!({"id": bot["id"]}))
+            .await;
+        assert!(
+            call["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("refused to call")),
+            "{url}: {call:#}"
+        );
+        let listed: Value = eve
+            .http
+            .get(format!("{}/api/bot-calls?room={room}", app.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for record in listed.as_array().unwrap() {
+            assert!(
+                !record.to_string().contains("internal secret"),
+                "{url}: {record:#}"
+            );
+        }
+    }
+    assert!(inside.calls().is_empty(), "the inside was never called");
+
+    // The quick start on a laptop: a bot on this machine saved and used
+    // from this machine is called...
+    let me = Student::on_the_server(&app.base);
+    let local_url = format!("{}/", inside.base);
+    me.add_bot("laptop", &local_url).await;
+    let after = me.probe("laptop").await;
+    assert_eq!(after[0]["text"], "internal secret", "{after:#?}");
+    // ...but not when a remote student says the word,
+    assert!(refused(&eve.probe("laptop").await));
+    // nor when a remote student saved it and someone here says it.
+    eve.add_bot("saved-remotely", &local_url).await;
+    assert!(refused(&me.probe("saved-remotely").await));
+    // A remote student's edit makes it a remote bot.
+    let bot = me.add_bot("edited", &local_url).await;
+    let mut edit = bot.clone();
+    edit["name"] = json!("Probe2");
+    eve.post("/api/actions/bot", edit).await;
+    assert!(refused(&me.probe("edited").await));
+}
+
+/// A tutor's allow-list: addresses in it are called whoever saved the bot.
+#[tokio::test]
+async fn a_tutor_can_allow_a_network() {
+    necsus::botcall::install_crypto_provider();
+    let lan = recording_bot(|_, _| Answer::json(json!({"text": "from the LAN"}))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Binary::start_with(
+        dir.path().join("necsus.db"),
+        free_port(),
+        &["--allow-bot-networks", "10.0.0.0/8,127.0.0.0/8"],
+    )
+    .await;
+    let eve = Student::remote(&app.base);
+    eve.add_bot("lan", &format!("{}/", lan.base)).await;
+    let after = eve.probe("lan").await;
+    assert_eq!(after[0]["text"], "from the LAN", "{after:#?}");
+    assert_eq!(lan.calls().len(), 1);
 }
 
 #[tokio::test]

@@ -646,12 +646,15 @@ async fn the_committed_caddyfile_proxies_the_api_websockets_and_client() {
     let committed =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Caddyfile")).unwrap();
     assert!(committed.contains(":8000") && committed.contains("127.0.0.1:6277"));
-    let config = format!(
-        "{{\n\tadmin off\n}}\n{}",
-        committed
-            .replace(":8000", &format!(":{proxy_port}"))
-            .replace("127.0.0.1:6277", &format!("127.0.0.1:{}", server.port))
+    // The admin API must be off: on localhost:2019 anything on the machine
+    // could reconfigure the proxy.
+    assert!(
+        committed.contains("\tadmin off\n"),
+        "the Caddyfile turns the admin API off"
     );
+    let config = committed
+        .replace(":8000", &format!(":{proxy_port}"))
+        .replace("127.0.0.1:6277", &format!("127.0.0.1:{}", server.port));
     let caddyfile = dir.path().join("Caddyfile");
     std::fs::write(&caddyfile, config).unwrap();
     let mut caddy = Command::new("caddy")

@@ -45,6 +45,7 @@ fn bot(pattern: &str) -> CompiledBot {
         name: "bot".into(),
         responds_to: Some(pattern.into()),
         url: String::new(),
+        saved_locally: false,
     })
 }
 

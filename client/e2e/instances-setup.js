@@ -148,7 +148,12 @@ export async function startInstances({ necsusBin, work, repoDir }) {
       const log = join(dir, `necsus-${i + 1}.log`)
       const child = startLogged(
         necsusBin,
-        ['--db', dbUrl, '--bind', `127.0.0.1:${port}`, '--room-rate-limit', '0', '--bot-timeout', '20'],
+        // Behind Caddy every request is a remote student's, and the example
+        // bots run on this machine: the tutor allows loopback for them.
+        [
+          '--db', dbUrl, '--bind', `127.0.0.1:${port}`, '--room-rate-limit', '0', '--bot-timeout', '20',
+          '--allow-bot-networks', '127.0.0.0/8',
+        ],
         log,
         { NECSUS_LOG: 'info' },
       )

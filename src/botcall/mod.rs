@@ -17,7 +17,7 @@ pub mod pyjson;
 use std::time::Duration;
 
 use crate::model::State;
-use crate::netguard;
+use crate::netguard::{self, BotNetworks};
 use pyjson::PyValue;
 
 /// How much of a non-JSON body the student is shown.
@@ -124,34 +124,53 @@ pub struct BotReply {
     pub state: Option<State>,
 }
 
+/// Whether a call is local (see `netguard`): its bot was saved from this
+/// machine and the call was asked for from this machine. Only a local call
+/// may reach this machine's loopback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    Remote,
+    Local,
+}
+
+/// HTTP clients that connect only where calls of one reach may go.
 #[derive(Clone)]
-pub struct BotCaller {
-    client: reqwest::Client,
+struct Clients {
+    pooled: reqwest::Client,
     /// Keeps no idle connections: every request it sends opens a fresh
     /// one (for the one retry after a reused connection failed).
     fresh: reqwest::Client,
+}
+
+#[derive(Clone)]
+pub struct BotCaller {
+    remote: Clients,
+    local: Clients,
+    networks: BotNetworks,
     timeout: Duration,
     max_reply_bytes: usize,
-    public_only: bool,
 }
 
 /// Makes `ring` the process's TLS crypto provider, which every HTTP client
 /// built afterwards uses. Calling it again is harmless: the first one wins.
 pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // An error only says a provider was installed already: the first wins.
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .ok();
 }
 
 impl BotCaller {
-    /// With `public_only`, bots on loopback, private, link-local and other
-    /// internal addresses are refused (see `netguard`).
-    pub fn new(timeout: Duration, max_reply_bytes: usize, public_only: bool) -> Self {
+    /// Calls go only where `networks` permits (see `netguard`).
+    pub fn new(timeout: Duration, max_reply_bytes: usize, networks: BotNetworks) -> Self {
         install_crypto_provider();
-        let build = |max_idle: usize| {
-            let mut builder = reqwest::Client::builder();
-            if public_only {
-                builder = builder.dns_resolver(std::sync::Arc::new(netguard::PublicOnly));
-            }
-            builder
+        let build = |max_idle: usize, local: bool| {
+            let resolver = netguard::Guarded {
+                networks: networks.clone(),
+                local,
+            };
+            reqwest::Client::builder()
+                .dns_resolver(std::sync::Arc::new(resolver))
                 .user_agent(concat!("NeCSuS/", env!("CARGO_PKG_VERSION")))
                 // Redirects are followed here, keeping the POST.
                 .redirect(reqwest::redirect::Policy::none())
@@ -161,18 +180,22 @@ impl BotCaller {
                 .build()
                 .expect("the HTTP client's fixed configuration is valid")
         };
+        let clients = |local: bool| Clients {
+            pooled: build(32, local),
+            fresh: build(0, local),
+        };
         BotCaller {
-            client: build(32),
-            fresh: build(0),
+            remote: clients(false),
+            local: clients(true),
+            networks,
             timeout,
             max_reply_bytes,
-            public_only,
         }
     }
 
     /// POSTs `body` (JSON) to `url` and validates the reply.
     #[tracing::instrument(level = "debug", skip(self, body))]
-    pub async fn call(&self, url: &str, body: &[u8]) -> Exchange {
+    pub async fn call(&self, url: &str, body: &[u8], reach: Reach) -> Exchange {
         let mut exchange = Exchange {
             result: Err(BotFailure::NoUrl),
             status: None,
@@ -184,7 +207,8 @@ impl BotCaller {
         // The time limit covers the whole exchange, body included; what
         // arrived before it ran out stays in `exchange`.
         let limited =
-            tokio::time::timeout(self.timeout, self.exchange(url, body, &mut exchange)).await;
+            tokio::time::timeout(self.timeout, self.exchange(url, body, reach, &mut exchange))
+                .await;
         exchange.result = match limited {
             Ok(result) => result,
             Err(_) => Err(BotFailure::TimedOut {
@@ -194,7 +218,7 @@ impl BotCaller {
         exchange
     }
 
-    fn check_url(&self, url: &url::Url) -> Result<(), BotFailure> {
+    fn check_url(&self, url: &url::Url, reach: Reach) -> Result<(), BotFailure> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(BotFailure::InvalidUrl(format!(
                 "the scheme is {:?}, not http or https",
@@ -202,9 +226,8 @@ impl BotCaller {
             )));
         }
         // Names are checked as they resolve; literal addresses here.
-        if self.public_only
-            && let Some(ip) = literal_ip(url)
-            && !netguard::is_public(ip)
+        if let Some(ip) = literal_ip(url)
+            && !self.networks.permits(ip, reach == Reach::Local)
         {
             return Err(BotFailure::Refused(ip.to_string()));
         }
@@ -213,7 +236,16 @@ impl BotCaller {
 
     /// One POST, sent again on a fresh connection if the first attempt
     /// failed before any byte of an answer.
-    async fn post(&self, url: &url::Url, body: &[u8]) -> Result<reqwest::Response, BotFailure> {
+    async fn post(
+        &self,
+        url: &url::Url,
+        body: &[u8],
+        reach: Reach,
+    ) -> Result<reqwest::Response, BotFailure> {
+        let clients = match reach {
+            Reach::Remote => &self.remote,
+            Reach::Local => &self.local,
+        };
         let send = |client: &reqwest::Client| {
             client
                 .post(url.clone())
@@ -221,11 +253,11 @@ impl BotCaller {
                 .body(body.to_vec())
                 .send()
         };
-        match send(&self.client).await {
+        match send(&clients.pooled).await {
             Ok(response) => Ok(response),
             Err(e) if retryable(&e) => {
                 tracing::debug!(error = %root_cause(&e), "retrying on a fresh connection");
-                send(&self.fresh).await.map_err(classify)
+                send(&clients.fresh).await.map_err(classify)
             }
             Err(e) => Err(classify(e)),
         }
@@ -235,6 +267,7 @@ impl BotCaller {
         &self,
         url: &str,
         body: &[u8],
+        reach: Reach,
         seen: &mut Exchange,
     ) -> Result<BotReply, BotFailure> {
         let url = url.trim();
@@ -242,9 +275,9 @@ impl BotCaller {
             return Err(BotFailure::NoUrl);
         }
         let mut target = url::Url::parse(url).map_err(|e| BotFailure::InvalidUrl(e.to_string()))?;
-        self.check_url(&target)?;
+        self.check_url(&target, reach)?;
         let mut response = loop {
-            let response = self.post(&target, body).await?;
+            let response = self.post(&target, body, reach).await?;
             let status = response.status().as_u16();
             let location = response
                 .headers()
@@ -258,7 +291,7 @@ impl BotCaller {
                     target = target
                         .join(location)
                         .map_err(|e| BotFailure::InvalidUrl(e.to_string()))?;
-                    self.check_url(&target)?;
+                    self.check_url(&target, reach)?;
                     seen.redirects.push(target.to_string());
                 }
                 _ => break response,

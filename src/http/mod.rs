@@ -5,6 +5,7 @@
 mod access_log;
 mod api;
 mod input;
+mod origin;
 mod pages;
 mod ws;
 

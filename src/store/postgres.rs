@@ -693,6 +693,7 @@ async fn upsert_bot(
                         (Bots::Name, pg_text(&input.name)),
                         (Bots::RespondsTo, pg_opt_text(&input.responds_to)),
                         (Bots::Url, pg_text(&input.url)),
+                        (Bots::SavedLocally, input.saved_locally.into()),
                     ])
                     .and_where(Expr::col(Bots::Id).eq(p.id))
             )
@@ -704,12 +705,19 @@ async fn upsert_bot(
             let row = bound!(
                 Query::insert()
                     .into_table(Bots::Table)
-                    .columns([Bots::Room, Bots::Name, Bots::RespondsTo, Bots::Url])
+                    .columns([
+                        Bots::Room,
+                        Bots::Name,
+                        Bots::RespondsTo,
+                        Bots::Url,
+                        Bots::SavedLocally,
+                    ])
                     .values_panic([
                         input.room.clone().into(),
                         pg_text(&input.name),
                         pg_opt_text(&input.responds_to),
                         pg_text(&input.url),
+                        input.saved_locally.into(),
                     ])
                     .returning_col(Bots::Id)
             )
@@ -725,6 +733,7 @@ async fn upsert_bot(
             name: input.name.clone(),
             responds_to: input.responds_to.clone(),
             url: input.url.clone(),
+            saved_locally: input.saved_locally,
         },
         previous,
     })

@@ -52,14 +52,16 @@ pub(super) enum Bots {
     Name,
     RespondsTo,
     Url,
+    SavedLocally,
 }
 
-pub(super) const BOT_COLUMNS: [Bots; 5] = [
+pub(super) const BOT_COLUMNS: [Bots; 6] = [
     Bots::Id,
     Bots::Room,
     Bots::Name,
     Bots::RespondsTo,
     Bots::Url,
+    Bots::SavedLocally,
 ];
 
 /// Characters of message JSON one history page holds at most (a page
@@ -110,6 +112,7 @@ where
     &'static str: ColumnIndex<R>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
     String: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
 {
     Ok(Bot {
         id: row.try_get("id")?,
@@ -117,5 +120,6 @@ where
         name: row.try_get("name")?,
         responds_to: row.try_get("responds_to")?,
         url: row.try_get("url")?,
+        saved_locally: row.try_get("saved_locally")?,
     })
 }

@@ -495,6 +495,7 @@ async fn upsert_bot(
                         (Bots::Name, input.name.clone().into()),
                         (Bots::RespondsTo, input.responds_to.clone().into()),
                         (Bots::Url, input.url.clone().into()),
+                        (Bots::SavedLocally, input.saved_locally.into()),
                     ])
                     .and_where(Expr::col(Bots::Id).eq(p.id))
             )
@@ -506,12 +507,19 @@ async fn upsert_bot(
             let row = bound!(
                 Query::insert()
                     .into_table(Bots::Table)
-                    .columns([Bots::Room, Bots::Name, Bots::RespondsTo, Bots::Url])
+                    .columns([
+                        Bots::Room,
+                        Bots::Name,
+                        Bots::RespondsTo,
+                        Bots::Url,
+                        Bots::SavedLocally,
+                    ])
                     .values_panic([
                         input.room.clone().into(),
                         input.name.clone().into(),
                         input.responds_to.clone().into(),
                         input.url.clone().into(),
+                        input.saved_locally.into(),
                     ])
                     .returning_col(Bots::Id)
             )
@@ -527,6 +535,7 @@ async fn upsert_bot(
             name: input.name.clone(),
             responds_to: input.responds_to.clone(),
             url: input.url.clone(),
+            saved_locally: input.saved_locally,
         },
         previous,
     })

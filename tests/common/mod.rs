@@ -319,6 +319,11 @@ pub struct Binary {
 impl Binary {
     /// Starts it and waits until it answers.
     pub async fn start(db: impl AsRef<std::ffi::OsStr>, port: u16) -> Binary {
+        Binary::start_with(db, port, &[]).await
+    }
+
+    /// Starts it with more flags, and waits until it answers.
+    pub async fn start_with(db: impl AsRef<std::ffi::OsStr>, port: u16, flags: &[&str]) -> Binary {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_necsus"))
             .args([
                 "--bind",
@@ -330,6 +335,7 @@ impl Binary {
                 "--db",
             ])
             .arg(db)
+            .args(flags)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
