@@ -232,7 +232,7 @@ async fn a_huge_body_is_refused_with_413_and_json() {
 }
 
 #[tokio::test]
-async fn every_response_has_no_cache_and_permissive_cors() {
+async fn every_response_has_no_cache_permissive_cors_and_the_security_headers() {
     let app = spawn_app().await;
     for (method, path) in [
         (reqwest::Method::GET, "/api/messages?room=r"),
@@ -255,6 +255,17 @@ async fn every_response_has_no_cache_and_permissive_cors() {
             headers["access-control-allow-origin"], "*",
             "{method} {path}"
         );
+        // No sniffing, no framing by other sites, no room path in referers.
+        assert_eq!(
+            headers["x-content-type-options"], "nosniff",
+            "{method} {path}"
+        );
+        assert_eq!(
+            headers["content-security-policy"], "frame-ancestors 'self'",
+            "{method} {path}"
+        );
+        assert_eq!(headers["x-frame-options"], "SAMEORIGIN", "{method} {path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{method} {path}");
     }
     let preflight = app
         .http

@@ -1,6 +1,6 @@
 //! The HTTP face of the server: one router assembled from each module's
 //! routes, and the layers every response passes through (CORS,
-//! `Cache-Control: no-cache`, body limit, access log).
+//! `Cache-Control: no-cache`, the security headers, body limit, access log).
 
 mod access_log;
 mod api;
@@ -49,6 +49,28 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache"),
+        ))
+        // Browsers take each response for what its Content-Type says (a
+        // bot's reply shown as text is never run as a script).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        // No other site may frame a room (clickjacking); bot HTML in the
+        // room itself is unaffected: only framing is restricted.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'self'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("SAMEORIGIN"),
+        ))
+        // Images and links in messages lead to students' hosts: they are
+        // not told which room (the page's path) they were shown in.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
         ))
         .layer(CorsLayer::permissive())
         .with_state(state)
