@@ -112,6 +112,7 @@ pub async fn serve(
             caller: BotCaller::new(
                 config.bot_timeout,
                 config.bot_max_reply_bytes,
+                config.reply_bytes_in_flight,
                 crate::netguard::BotNetworks::new(config.allow_bot_networks.clone()),
             ),
             feed: Arc::clone(&feed),

@@ -94,6 +94,11 @@ struct ServeArgs {
     /// Largest bot reply accepted, in bytes.
     #[arg(long, env = "NECSUS_BOT_MAX_REPLY_BYTES", default_value_t = 8 << 20)]
     bot_max_reply_bytes: usize,
+    /// Reply bytes all bot calls may hold at once; a call reserves what its
+    /// reply may need before reading it and waits while others hold the
+    /// rest (at least --bot-max-reply-bytes).
+    #[arg(long, env = "NECSUS_MAX_REPLY_BYTES_IN_FLIGHT", default_value_t = 64 << 20)]
+    max_reply_bytes_in_flight: usize,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "NECSUS_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     max_body_bytes: usize,
@@ -159,6 +164,15 @@ impl ServeArgs {
             db: self.db.clone(),
             bot_timeout: seconds(self.bot_timeout, "bot-timeout")?,
             bot_max_reply_bytes: self.bot_max_reply_bytes,
+            reply_bytes_in_flight: if self.max_reply_bytes_in_flight >= self.bot_max_reply_bytes {
+                self.max_reply_bytes_in_flight
+            } else {
+                return Err(
+                    "--max-reply-bytes-in-flight must be at least --bot-max-reply-bytes \
+                            (one reply must fit)"
+                        .into(),
+                );
+            },
             shutdown_grace: seconds(self.shutdown_grace, "shutdown-grace")?,
             bot_calls_per_room: self.bot_calls_per_room,
             room_rate_limit: if self.room_rate_limit.is_finite() && self.room_rate_limit >= 0.0 {

@@ -39,6 +39,8 @@ pub struct Config {
     pub db: String,
     pub bot_timeout: Duration,
     pub bot_max_reply_bytes: usize,
+    /// Reply bytes all bot calls may hold at once (see `BotCaller::new`).
+    pub reply_bytes_in_flight: usize,
     pub limits: Limits,
     /// Events a websocket subscriber may fall behind before it is closed.
     pub ws_lag_events: usize,
@@ -81,6 +83,7 @@ impl Default for Config {
             db: "necsus.db".to_owned(),
             bot_timeout: Duration::from_secs(120),
             bot_max_reply_bytes: 8 << 20,
+            reply_bytes_in_flight: 64 << 20,
             limits: Limits::default(),
             ws_lag_events: 1024,
             ws_lag_bytes: 32 << 20,

@@ -1,9 +1,17 @@
 //! Deciding which bots a message activates (SPEC §4): Python's
 //! `re.search(pattern, text, re.IGNORECASE)`, or for a bot without a
 //! pattern `re.search(re.escape(name), text, re.IGNORECASE)`. Patterns are
-//! translated by `pyre` (Python's syntax, case rules and classes) and
-//! compiled once per bot change; matching is bounded for every pattern
-//! (linear-time engine where possible, a backtrack limit otherwise).
+//! parsed by `pyre` (Python's syntax, errors, case rules and classes) and
+//! compiled once per bot change, for two engines:
+//!
+//! - `pyre::engine`, a backtracking matcher with `_sre`'s semantics, decides
+//!   every match that needs backtracking and every `params`
+//!   (`match.groupdict()`), within a budget of steps;
+//! - the linear-time `regex` crate, when the pattern needs nothing it
+//!   lacks, first decides whether there is a match at all: most messages
+//!   match no bot, and that answer then costs linear time, never a
+//!   backtracking search over the whole message.
+//!
 //! `BotCache` keeps each room's compiled bots, refreshed on every bot change.
 
 use std::collections::HashMap;
@@ -14,11 +22,12 @@ use serde_json::{Map, Value};
 use crate::model::Bot;
 use crate::pyre;
 
-/// Backtracking steps a pattern may take on one message before it is
-/// reported as too slow.
-const BACKTRACK_LIMIT: usize = 200_000;
-/// Compiled-program size caps, so a huge pattern fails to compile instead of
-/// eating memory.
+/// Steps (`pyre::engine`'s unit: an instruction, a character tested, a
+/// return to a saved choice) one pattern may take on one message before it
+/// is reported as too slow.
+pub const STEP_BUDGET: u64 = 2_000_000;
+/// Compiled-program size caps for the linear engine, so a huge pattern
+/// is left to the budgeted matcher instead of eating memory.
 const SIZE_LIMIT: usize = 8 << 20;
 
 enum Pattern {
@@ -26,27 +35,12 @@ enum Pattern {
     /// rules. `None` for an empty name, which matches nothing.
     Name(Option<regex::Regex>),
     Regex {
-        re: fancy_regex::Regex,
-        /// Python's named groups: (name, group number), in order.
-        names: Vec<(String, usize)>,
-        empty_iteration_captures: bool,
+        python: pyre::engine::Regex,
+        /// The same pattern in the linear engine, when it can take it.
+        linear: Option<regex::Regex>,
     },
     /// The pattern does not compile; the error says why.
     Invalid(String),
-}
-
-/// Whether the bot's pattern is one where Python's `groupdict` may differ
-/// from ours (see `pyre::Translated::empty_iteration_captures`).
-impl CompiledBot {
-    pub fn params_may_differ_from_python(&self) -> bool {
-        matches!(
-            &self.pattern,
-            Pattern::Regex {
-                empty_iteration_captures: true,
-                ..
-            }
-        )
-    }
 }
 
 /// A bot with its activation rule compiled.
@@ -59,6 +53,9 @@ pub struct CompiledBot {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PatternError {
     Invalid(String),
+    /// CPython's `re` raises `SystemError` on this pattern and message
+    /// (see `pyre::engine::Captures::python_raises`).
+    PythonRaises,
     TooSlow,
 }
 
@@ -85,21 +82,26 @@ impl CompiledBot {
             Pattern::Name(None) => Ok(None),
             Pattern::Name(Some(re)) => Ok(re.is_match(text).then(Map::new)),
             Pattern::Invalid(e) => Err(PatternError::Invalid(e.clone())),
-            Pattern::Regex { re, names, .. } => match re.captures(text) {
-                Ok(None) => Ok(None),
-                Ok(Some(caps)) => {
-                    let mut params = Map::new();
-                    for (name, group) in names {
-                        let value = caps
-                            .get(*group)
-                            .map_or(Value::Null, |m| Value::String(m.as_str().to_owned()));
-                        params.insert(name.clone(), value);
-                    }
-                    Ok(Some(params))
+            Pattern::Regex { python, linear } => {
+                if linear.as_ref().is_some_and(|re| !re.is_match(text)) {
+                    return Ok(None);
                 }
-                Err(fancy_regex::Error::RuntimeError(_)) => Err(PatternError::TooSlow),
-                Err(e) => Err(PatternError::Invalid(e.to_string())),
-            },
+                let Some(caps) = python
+                    .search(text, STEP_BUDGET)
+                    .map_err(|_| PatternError::TooSlow)?
+                else {
+                    return Ok(None);
+                };
+                if caps.python_raises() {
+                    return Err(PatternError::PythonRaises);
+                }
+                let mut params = Map::new();
+                for (name, value) in python.groupdict(&caps, text) {
+                    let value = value.map_or(Value::Null, |v| Value::String(v.to_owned()));
+                    params.insert(name.to_owned(), value);
+                }
+                Ok(Some(params))
+            }
         }
     }
 }
@@ -109,34 +111,14 @@ fn compile(pattern: &str) -> Pattern {
         Ok(t) => t,
         Err(e) => return Pattern::Invalid(e.0),
     };
-    let result = fancy_regex::RegexBuilder::new(&translated.pattern)
-        .backtrack_limit(BACKTRACK_LIMIT)
-        .delegate_size_limit(SIZE_LIMIT)
-        .delegate_dfa_size_limit(SIZE_LIMIT)
-        .build();
-    match result {
-        Ok(re) => Pattern::Regex {
-            re,
-            names: translated.names,
-            empty_iteration_captures: translated.empty_iteration_captures,
-        },
-        Err(e) => Pattern::Invalid(engine_error(&e)),
-    }
-}
-
-/// The engine's refusal in the words Python would use, where Python
-/// refuses the same thing; otherwise the engine's own words.
-fn engine_error(e: &fancy_regex::Error) -> String {
-    let text = e.to_string();
-    let lower = text.to_lowercase();
-    if lower.contains("look") && lower.contains("behind") {
-        "look-behind requires fixed-width pattern".to_owned()
-    } else if lower.contains("size limit") || lower.contains("too big") {
-        "the pattern is too large for NeCSuS to match safely (a repeat like {1000} on a \
-         big group?); make it smaller"
-            .to_owned()
-    } else {
-        text
+    let linear = regex::RegexBuilder::new(&translated.pattern)
+        .size_limit(SIZE_LIMIT)
+        .dfa_size_limit(SIZE_LIMIT)
+        .build()
+        .ok();
+    Pattern::Regex {
+        python: pyre::engine::Regex::from_translated(&translated),
+        linear,
     }
 }
 

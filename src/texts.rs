@@ -54,6 +54,12 @@ pub fn bot_failure(name: &str, url: &str, failure: &BotFailure) -> String {
              so NeCSuS stopped waiting for it.",
             format_seconds(*seconds)
         ),
+        BotFailure::Busy { seconds } => format!(
+            "The bot {bot} at {url_code} answered, but NeCSuS was busy reading other bots' \
+             large replies and could not read this one within {} seconds. This is not your \
+             bot's fault: send the message again in a moment.",
+            format_seconds(*seconds)
+        ),
         BotFailure::TooManyRedirects => format!(
             "The bot {bot} at {url_code} redirected NeCSuS too many times. \
              Point the bot at the final URL instead."
@@ -141,6 +147,12 @@ pub fn pattern_failure(name: &str, pattern: &str, error: &PatternError) -> Strin
             "The \"responds to\" pattern <code>{pattern}</code> of the bot {bot} is not a valid \
              regular expression: {}",
             escape_html(why)
+        ),
+        PatternError::PythonRaises => format!(
+            "The \"responds to\" pattern <code>{pattern}</code> of the bot {bot} makes \
+             Python's own <code>re</code> module fail on this message (<code>SystemError: The \
+             span of capturing group is wrong</code>), so the bot was skipped, as it would be \
+             in Python. Groups inside repeats that can match nothing cause it: simplify them."
         ),
         PatternError::TooSlow => format!(
             "The \"responds to\" pattern <code>{pattern}</code> of the bot {bot} took too long \

@@ -14,7 +14,10 @@
 
 pub mod pyjson;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::model::State;
 use crate::netguard::{self, BotNetworks};
@@ -38,6 +41,12 @@ pub enum BotFailure {
     /// even on a fresh connection.
     ClosedWithoutAnswer(String),
     TimedOut {
+        seconds: f64,
+    },
+    /// The bot answered, but NeCSuS was already holding as many reply
+    /// bytes as it allows at once (other bots' large replies) until the
+    /// time limit passed: the server was busy, not the bot slow.
+    Busy {
         seconds: f64,
     },
     TooManyRedirects,
@@ -75,6 +84,7 @@ impl BotFailure {
             BotFailure::CannotConnect(_) => "cannot_connect",
             BotFailure::ClosedWithoutAnswer(_) => "closed_without_answer",
             BotFailure::TimedOut { .. } => "timeout",
+            BotFailure::Busy { .. } => "busy",
             BotFailure::TooManyRedirects => "too_many_redirects",
             BotFailure::Refused(_) => "refused_address",
             BotFailure::Status { .. } => "bad_status",
@@ -99,6 +109,12 @@ pub struct Exchange {
     pub content_length: Option<u64>,
     /// The body as read (decompressed), capped at the reply-size limit.
     pub body: Vec<u8>,
+    /// The share of the reply-bytes budget `body` holds, given back when
+    /// the exchange is dropped (see `BotCaller::new`).
+    pub budget: Option<Arc<OwnedSemaphorePermit>>,
+    /// Waiting for the reply-bytes budget (so a time-out then is the
+    /// server's, not the bot's).
+    waiting_for_budget: bool,
     /// Where redirects led, in order; the last one answered.
     pub redirects: Vec<String>,
 }
@@ -149,6 +165,8 @@ pub struct BotCaller {
     networks: BotNetworks,
     timeout: Duration,
     max_reply_bytes: usize,
+    /// Reply bytes all calls may hold at once, in permits of one byte.
+    reply_budget: Arc<Semaphore>,
 }
 
 /// Makes `ring` the process's TLS crypto provider, which every HTTP client
@@ -161,8 +179,19 @@ pub fn install_crypto_provider() {
 }
 
 impl BotCaller {
-    /// Calls go only where `networks` permits (see `netguard`).
-    pub fn new(timeout: Duration, max_reply_bytes: usize, networks: BotNetworks) -> Self {
+    /// Calls go only where `networks` permits (see `netguard`). Replies
+    /// of up to `max_reply_bytes` each are read while all calls together
+    /// hold at most `reply_bytes_in_flight` (at least `max_reply_bytes`):
+    /// before reading a body a call reserves what it may need (its length
+    /// when known, else the cap) and waits for it if others hold the rest,
+    /// so memory stays bounded however many bots answer at once, and no
+    /// two calls can each hold half of what both need.
+    pub fn new(
+        timeout: Duration,
+        max_reply_bytes: usize,
+        reply_bytes_in_flight: usize,
+        networks: BotNetworks,
+    ) -> Self {
         install_crypto_provider();
         let build = |max_idle: usize, local: bool| {
             let resolver = netguard::Guarded {
@@ -184,12 +213,16 @@ impl BotCaller {
             pooled: build(32, local),
             fresh: build(0, local),
         };
+        let budget = reply_bytes_in_flight
+            .max(max_reply_bytes)
+            .min(Semaphore::MAX_PERMITS);
         BotCaller {
             remote: clients(false),
             local: clients(true),
             networks,
             timeout,
             max_reply_bytes,
+            reply_budget: Arc::new(Semaphore::new(budget)),
         }
     }
 
@@ -203,17 +236,19 @@ impl BotCaller {
             content_length: None,
             body: Vec::new(),
             redirects: Vec::new(),
+            budget: None,
+            waiting_for_budget: false,
         };
         // The time limit covers the whole exchange, body included; what
         // arrived before it ran out stays in `exchange`.
         let limited =
             tokio::time::timeout(self.timeout, self.exchange(url, body, reach, &mut exchange))
                 .await;
+        let seconds = self.timeout.as_secs_f64();
         exchange.result = match limited {
             Ok(result) => result,
-            Err(_) => Err(BotFailure::TimedOut {
-                seconds: self.timeout.as_secs_f64(),
-            }),
+            Err(_) if exchange.waiting_for_budget => Err(BotFailure::Busy { seconds }),
+            Err(_) => Err(BotFailure::TimedOut { seconds }),
         };
         exchange
     }
@@ -318,7 +353,27 @@ impl BotCaller {
             let _ = read_capped(&mut response, &mut seen.body, RECORDED_BODY_BYTES).await;
             return Err(BotFailure::TooLarge { limit });
         }
-        read_capped(&mut response, &mut seen.body, limit).await?;
+        // Reserve what the body may need before reading any of it.
+        // A compressed body's length says nothing of what it decodes to.
+        let encoded = response
+            .headers()
+            .contains_key(reqwest::header::CONTENT_ENCODING);
+        let need = match seen.content_length {
+            Some(n) if !encoded => usize::try_from(n).unwrap_or(limit).min(limit),
+            _ => limit,
+        }
+        .max(1);
+        seen.waiting_for_budget = true;
+        let mut permit = Arc::clone(&self.reply_budget)
+            .acquire_many_owned(u32::try_from(need).unwrap_or(u32::MAX))
+            .await
+            .expect("the reply budget is never closed");
+        seen.waiting_for_budget = false;
+        let read = read_capped(&mut response, &mut seen.body, limit).await;
+        // Keep what the body holds; give back the rest at once.
+        drop(permit.split(need.saturating_sub(seen.body.len().max(1))));
+        seen.budget = Some(Arc::new(permit));
+        read?;
         parse_reply(&seen.body)
     }
 }

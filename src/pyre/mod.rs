@@ -1,8 +1,15 @@
-//! Python's `re` syntax and semantics, translated for the matching engine
-//! (SPEC §4). Students write patterns for `re.search(p, text, re.IGNORECASE)`;
-//! this module parses them as `Lib/re/_parser.py` (CPython 3.11) does, with
-//! the same errors, and writes an equivalent pattern for `fancy_regex` in
-//! which nothing is left to the engine's own reading of the syntax:
+//! Python's `re` syntax and semantics (SPEC §4). Students write patterns
+//! for `re.search(p, text, re.IGNORECASE)`; this module parses them as
+//! `Lib/re/_parser.py` (CPython 3.11) does, with the same errors, into a
+//! tree (`tree::Node`) that `engine` runs with CPython's own semantics
+//! within a step budget. Every match and every `groupdict` comes from
+//! `engine`.
+//!
+//! It also writes the pattern for the linear-time `regex` crate, used only
+//! to tell quickly that a message has no match at all; the crate takes it
+//! only when it needs nothing the crate lacks (no lookaround, backreference,
+//! conditional, atomic group or possessive repeat). Nothing in it is left
+//! to that engine's reading of the syntax:
 //!
 //! - case-insensitivity is spelled out per character and per class with
 //!   Python's rules (`lower(ch)` and its extra cases, from `tables`), so
@@ -11,42 +18,39 @@
 //! - `$` also matches before a final newline, `\Z` only at the very end;
 //! - `{,n}`, a `{` that is not a repeat, `[[`, `&&`, `--` and `~~` inside
 //!   classes mean what they mean to Python;
-//! - groups are emitted unnamed, in Python's numbering, and the names are
-//!   kept here, so `params` is `match.groupdict()` whatever the names hold.
+//! - groups are emitted unnamed, in Python's numbering.
 //!
-//! Known differences, each reported or documented rather than silent:
-//! `\N{...}` names come from the Unicode name table of the `unicode_names2`
-//! crate, which may know characters newer than CPython 3.11's Unicode 14;
-//! a backreference
-//! under IGNORECASE compares by Unicode simple case folding, which differs
-//! from Python's `lower()` comparison only for a handful of characters
-//! (`ſ`/`s`, `İ`/`i`, `ı`, Greek symbol variants); repeats larger than the
-//! engine's size limit are refused.
+//! The tree carries the same decisions (each character item holds the set
+//! of text characters it matches). One known difference: `\N{...}` names
+//! come from the Unicode name table of the `unicode_names2` crate, which
+//! may know characters newer than CPython 3.11's Unicode 14.
 
 mod charset;
+pub mod engine;
 #[rustfmt::skip]
 mod tables;
+pub mod tree;
 
 use std::fmt::Write as _;
 
-pub use charset::CharSet;
-use charset::{
-    CaseRules, Category, category, has_cased, is_cased, lower, lowered_with_extra_cases, preimage,
-};
+pub use charset::{CaseRules, CharSet};
+use charset::{Category, category, has_cased, is_cased, lower, lowered_with_extra_cases, preimage};
+use tree::{At, Node, RepeatMode, UNBOUNDED, Unit, UnitKind};
 
 /// A Python pattern translated for the engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Translated {
-    /// The engine's pattern (no inline flags needed around it).
+    /// The pattern for the linear-time `regex` crate (no inline flags
+    /// needed around it); that crate refuses it when it needs backtracking.
     pub pattern: String,
     /// Named groups in order of appearance: (name, group number).
     pub names: Vec<(String, usize)>,
-    /// The pattern repeats a group that can match the empty string and
-    /// holds capturing groups (`(?:(?P<g>a*))*`). Python then records one
-    /// more, empty, iteration after the last one that consumed text, so its
-    /// `groupdict` can differ from the engine's (which group values, never
-    /// whether the bot is activated): a documented difference.
-    pub empty_iteration_captures: bool,
+    /// The pattern as a tree, for `engine` (Python's semantics exactly).
+    pub tree: Node,
+    /// The number of capturing groups.
+    pub groups: usize,
+    /// The fewest characters a match can have (Python's `getwidth()`).
+    pub min_width: u64,
 }
 
 /// Why Python would refuse the pattern, in Python's words (as `re.error`
@@ -62,23 +66,14 @@ impl std::fmt::Display for PatternSyntaxError {
 
 /// Translates `pattern` as `re.compile(pattern, re.IGNORECASE)` reads it.
 pub fn translate(pattern: &str) -> Result<Translated, PatternSyntaxError> {
-    let mut p = Parser::new(pattern.chars().collect(), false);
-    let mut pattern = p.parse_top()?;
-    if p.has_conditional {
-        // Again, with every alternation kept on the backtracking path: the
-        // engine hands an alternation whose branches end at the same place
-        // to its linear matcher, which never comes back to try the next
-        // branch, so a conditional after it would see the first branch's
-        // captures where Python backtracks into the second's
-        // (`(?P<g>^)?(?(g)a|[^a])` on "b"). An empty lookahead in each
-        // branch keeps the alternation with the backtracker.
-        p = Parser::new(p.src, true);
-        pattern = p.parse_top()?;
-    }
+    let mut p = Parser::new(pattern.chars().collect());
+    let (pattern, tree) = p.parse_top()?;
     Ok(Translated {
         pattern,
         names: p.names,
-        empty_iteration_captures: p.empty_iteration_captures,
+        tree,
+        groups: p.groups,
+        min_width: p.min_width,
     })
 }
 
@@ -103,6 +98,8 @@ struct Flags {
     dotall: bool,
     verbose: bool,
     ascii: bool,
+    /// `u` among a group's flags: it turns the ASCII rule off inside.
+    unicode: bool,
 }
 
 impl Flags {
@@ -167,7 +164,6 @@ impl Width {
 
 struct Parser {
     src: Vec<char>,
-    empty_iteration_captures: bool,
     /// Each closed group's width, by group number (index 0 unused).
     group_widths: Vec<Width>,
     pos: usize,
@@ -179,31 +175,23 @@ struct Parser {
     lookbehind_groups: Option<usize>,
     /// Groups named by conditionals, checked once all groups are known.
     conditional_refs: Vec<(usize, usize)>,
-    /// The pattern has a conditional `(?(g)yes|no)`.
-    has_conditional: bool,
-    /// Emit an empty lookahead at the end of every alternation branch (see
-    /// `translate`).
-    harden_alternations: bool,
+    /// The whole pattern's width's lower bound, once parsed.
+    min_width: u64,
     global: Flags,
 }
 
-/// Keeps an alternation branch on the engine's backtracking path.
-const HARD: &str = "(?=)";
-
 impl Parser {
-    fn new(src: Vec<char>, harden_alternations: bool) -> Parser {
+    fn new(src: Vec<char>) -> Parser {
         Parser {
             src,
             pos: 0,
-            empty_iteration_captures: false,
             group_widths: vec![Width::ZERO],
             groups: 0,
             open: Vec::new(),
             names: Vec::new(),
             lookbehind_groups: None,
             conditional_refs: Vec::new(),
-            has_conditional: false,
-            harden_alternations,
+            min_width: 0,
             global: Flags {
                 ignorecase: true,
                 ..Flags::default()
@@ -298,7 +286,7 @@ impl Parser {
         Some(c)
     }
 
-    fn parse_top(&mut self) -> Result<String, PatternSyntaxError> {
+    fn parse_top(&mut self) -> Result<(String, Node), PatternSyntaxError> {
         // Global flags may only open the pattern (Python 3.11).
         loop {
             let start = self.pos;
@@ -323,7 +311,8 @@ impl Parser {
             break;
         }
         let flags = self.global;
-        let (out, _) = self.parse_alternation(flags, 0)?;
+        let (out, width, tree) = self.parse_alternation(flags, 0)?;
+        self.min_width = width.lo;
         if self.pos < self.src.len() {
             if self.peek() == Some(')') {
                 return err("unbalanced parenthesis", self.pos);
@@ -335,7 +324,7 @@ impl Parser {
                 return err(format!("invalid group reference {group}"), at);
             }
         }
-        Ok(out)
+        Ok((out, tree))
     }
 
     /// Skips whitespace and a comment in verbose mode; true if it did.
@@ -361,35 +350,34 @@ impl Parser {
         &mut self,
         flags: Flags,
         depth: usize,
-    ) -> Result<(String, Width), PatternSyntaxError> {
-        let (mut out, mut width) = self.parse_sequence(flags, depth)?;
-        let mut branches = 1;
+    ) -> Result<(String, Width, Node), PatternSyntaxError> {
+        let (mut out, mut width, first) = self.parse_sequence(flags, depth)?;
+        let mut nodes = vec![first];
         while self.eat('|') {
-            if self.harden_alternations && branches == 1 {
-                out.push_str(HARD);
-            }
-            branches += 1;
             out.push('|');
-            let (branch, w) = self.parse_sequence(flags, depth)?;
+            let (branch, w, node) = self.parse_sequence(flags, depth)?;
             out.push_str(&branch);
-            if self.harden_alternations {
-                out.push_str(HARD);
-            }
             width = width.or(w);
+            nodes.push(node);
         }
-        Ok((out, width))
+        let node = if nodes.len() == 1 {
+            nodes.pop().unwrap_or_else(Node::empty)
+        } else {
+            Node::Alt(nodes)
+        };
+        Ok((out, width, node))
     }
 
     fn parse_sequence(
         &mut self,
         flags: Flags,
         depth: usize,
-    ) -> Result<(String, Width), PatternSyntaxError> {
+    ) -> Result<(String, Width, Node), PatternSyntaxError> {
         let mut out = String::new();
+        // The tree's items; the last one is the item `last` describes.
+        let mut nodes: Vec<Node> = Vec::new();
         // Where the last item starts in `out`, what it is and its width.
         let mut last: Option<(usize, ItemKind, Width)> = None;
-        // Capturing groups opened before the last item.
-        let mut groups_before = self.groups;
         // The width of everything before the last item.
         let mut before = Width::ZERO;
         loop {
@@ -411,25 +399,31 @@ impl Parser {
                         ItemKind::Repeat => return err("multiple repeat", start),
                         ItemKind::Other => {}
                     }
-                    if item_width.lo == 0
-                        && max.is_none_or(|m| m > 1)
-                        && self.groups > groups_before
-                    {
-                        self.empty_iteration_captures = true;
-                    }
                     let item = out.split_off(at);
                     let lazy = self.eat('?');
                     let possessive = !lazy && self.eat('+');
+                    let body = nodes.pop().unwrap_or_else(Node::empty);
+                    nodes.push(Node::Repeat {
+                        min,
+                        max: max.unwrap_or(UNBOUNDED),
+                        mode: if lazy {
+                            RepeatMode::Lazy
+                        } else if possessive {
+                            RepeatMode::Possessive
+                        } else {
+                            RepeatMode::Greedy
+                        },
+                        body: Box::new(body),
+                    });
                     if item_width.hi == 0 {
                         // Repeating what matches no characters (a
-                        // lookaround) is the same as trying it once at
-                        // most; the engine refuses the repeat itself.
-                        let h = if self.harden_alternations { HARD } else { "" };
+                        // lookaround) is the same, for whether there is a
+                        // match, as trying it once at most.
                         match (min, max) {
                             (_, Some(0)) => {}
-                            (0, _) if lazy => write!(out, "(?:{h}|{item}{h})").unwrap_or(()),
-                            (0, _) if possessive => write!(out, "(?>{item}{h}|{h})").unwrap_or(()),
-                            (0, _) => write!(out, "(?:{item}{h}|{h})").unwrap_or(()),
+                            (0, _) if lazy => write!(out, "(?:|{item})").unwrap_or(()),
+                            (0, _) if possessive => write!(out, "(?>{item}|)").unwrap_or(()),
+                            (0, _) => write!(out, "(?:{item}|)").unwrap_or(()),
                             _ => out.push_str(&item),
                         }
                     } else {
@@ -459,30 +453,30 @@ impl Parser {
                     before = before.then(w);
                 }
                 let at = out.len();
-                groups_before = self.groups;
                 emit_literal(&mut out, '{' as u32, flags);
+                nodes.push(literal_node('{' as u32, flags));
                 last = Some((at, ItemKind::Other, Width::ONE));
                 continue;
             }
             let at = out.len();
-            let groups_at_item = self.groups;
-            let (kind, width) = match self.parse_item(flags, depth, &mut out, last.is_none())? {
-                Some(item) => item,
-                // A comment or flags: the previous item stays the one a
-                // repeat applies to.
-                None => continue,
-            };
+            let (kind, width, node) =
+                match self.parse_item(flags, depth, &mut out, last.is_none())? {
+                    Some(item) => item,
+                    // A comment or flags: the previous item stays the one a
+                    // repeat applies to.
+                    None => continue,
+                };
             if let Some((_, _, w)) = last {
                 before = before.then(w);
             }
-            groups_before = groups_at_item;
             last = Some((at, kind, width));
+            nodes.push(node);
         }
         let width = match last {
             Some((_, _, w)) => before.then(w),
             None => before,
         };
-        Ok((out, width))
+        Ok((out, width, Node::Concat(nodes)))
     }
 
     /// Reads a repeat at the current position: `Some((min, max))`, or
@@ -547,17 +541,33 @@ impl Parser {
         depth: usize,
         out: &mut String,
         first_in_sequence: bool,
-    ) -> Result<Option<(ItemKind, Width)>, PatternSyntaxError> {
+    ) -> Result<Option<(ItemKind, Width, Node)>, PatternSyntaxError> {
         let start = self.pos;
         let c = self.next().unwrap_or_default();
         match c {
             '.' => {
                 out.push_str(if flags.dotall { "(?s:.)" } else { "[^\\n]" });
-                Ok(Some((ItemKind::Other, Width::ONE)))
+                let set = if flags.dotall {
+                    CharSet::default().complement()
+                } else {
+                    CharSet::single('\n' as u32).complement()
+                };
+                let node = Node::Unit(Unit {
+                    set,
+                    kind: UnitKind::Any,
+                    key: "ANY".to_owned(),
+                    search_filter: None,
+                });
+                Ok(Some((ItemKind::Other, Width::ONE, node)))
             }
             '^' => {
                 out.push_str(if flags.multiline { "(?m:^)" } else { "\\A" });
-                Ok(Some((ItemKind::At, Width::ZERO)))
+                let at = if flags.multiline {
+                    At::BeginningLine
+                } else {
+                    At::Beginning
+                };
+                Ok(Some((ItemKind::At, Width::ZERO, Node::At(at))))
             }
             '$' => {
                 out.push_str(if flags.multiline {
@@ -565,18 +575,39 @@ impl Parser {
                 } else {
                     "(?=\\n?\\z)"
                 });
-                Ok(Some((ItemKind::At, Width::ZERO)))
+                let at = if flags.multiline {
+                    At::EndLine
+                } else {
+                    At::End
+                };
+                Ok(Some((ItemKind::At, Width::ZERO, Node::At(at))))
             }
             '[' => {
-                let set = self.parse_class(flags, start)?;
+                let negated = self.peek() == Some('^');
+                let (set, key, search_filter) = self.parse_class(flags, start)?;
                 emit_set(out, &set);
-                Ok(Some((ItemKind::Other, Width::ONE)))
+                let kind = if negated {
+                    UnitKind::NegatedClass
+                } else {
+                    UnitKind::Class
+                };
+                let node = Node::Unit(Unit {
+                    set,
+                    kind,
+                    key,
+                    search_filter,
+                });
+                Ok(Some((ItemKind::Other, Width::ONE, node)))
             }
             '(' => self.parse_group(flags, depth, out, start, first_in_sequence),
             '\\' => self.parse_escape(flags, out, start),
             c => {
                 emit_literal(out, c as u32, flags);
-                Ok(Some((ItemKind::Other, Width::ONE)))
+                Ok(Some((
+                    ItemKind::Other,
+                    Width::ONE,
+                    literal_node(c as u32, flags),
+                )))
             }
         }
     }
@@ -586,11 +617,17 @@ impl Parser {
         flags: Flags,
         out: &mut String,
         start: usize,
-    ) -> Result<Option<(ItemKind, Width)>, PatternSyntaxError> {
+    ) -> Result<Option<(ItemKind, Width, Node)>, PatternSyntaxError> {
         let Some(c) = self.next() else {
             return err("bad escape (end of pattern)", start);
         };
         let word = || category(Category::Word, flags.rules());
+        let at = match c {
+            'A' => At::Beginning,
+            'Z' => At::EndString,
+            'b' => At::Boundary { ascii: flags.ascii },
+            _ => At::NonBoundary { ascii: flags.ascii },
+        };
         match c {
             'A' => out.push_str("\\A"),
             'Z' => out.push_str("\\z"),
@@ -606,25 +643,37 @@ impl Parser {
             }
             _ => {
                 let item = self.escape_item(c, start, false)?;
-                let width = match item {
+                let (width, node) = match item {
                     ClassItem::Char(ch) => {
                         emit_literal(out, ch, flags);
-                        Width::ONE
+                        (Width::ONE, literal_node(ch, flags))
                     }
-                    ClassItem::Set(set) => {
-                        emit_set(out, &class_set(&set, &CharSet::default(), false, flags));
-                        Width::ONE
+                    ClassItem::Set(cats) => {
+                        let key = format!("IN[{}]", class_item_key(&ClassItem::Set(cats.clone())));
+                        let set = class_set(&cats, &CharSet::default(), false, flags);
+                        let filter_flags = self.search_filter_flags(flags);
+                        let search_filter =
+                            Some(class_set(&cats, &CharSet::default(), false, filter_flags));
+                        emit_set(out, &set);
+                        let kind = UnitKind::Class;
+                        let node = Node::Unit(Unit {
+                            set,
+                            kind,
+                            key,
+                            search_filter,
+                        });
+                        (Width::ONE, node)
                     }
                     ClassItem::GroupRef(n) => {
                         self.check_group_ref(n, start)?;
                         emit_backref(out, n, flags);
-                        self.group_widths[n]
+                        (self.group_widths[n], backref_node(n, flags))
                     }
                 };
-                return Ok(Some((ItemKind::Other, width)));
+                return Ok(Some((ItemKind::Other, width, node)));
             }
         }
-        Ok(Some((ItemKind::At, Width::ZERO)))
+        Ok(Some((ItemKind::At, Width::ZERO, Node::At(at))))
     }
 
     fn check_group_ref(&self, group: usize, at: usize) -> Result<(), PatternSyntaxError> {
@@ -784,11 +833,21 @@ impl Parser {
     }
 
     /// A class after its `[`: the set of text characters it matches.
-    fn parse_class(&mut self, flags: Flags, start: usize) -> Result<CharSet, PatternSyntaxError> {
+    /// Also returns the class as Python's parser records it (`Unit::key`)
+    /// and its `Unit::search_filter`.
+    fn parse_class(
+        &mut self,
+        flags: Flags,
+        start: usize,
+    ) -> Result<(CharSet, String, Option<CharSet>), PatternSyntaxError> {
         let negate = self.eat('^');
         let first = self.pos;
         let mut literal = CharSet::default();
         let mut cats: Vec<(Category, bool)> = Vec::new();
+        // Python's items, in order, for `Unit::key`.
+        let mut items: Vec<String> = Vec::new();
+        // A range reaching past U+FFFF (no search filter under IGNORECASE).
+        let mut astral_range = false;
         loop {
             let item_start = self.pos;
             let Some(c) = self.next() else {
@@ -805,6 +864,8 @@ impl Parser {
                     return err("unterminated character set", start);
                 };
                 if that == ']' {
+                    items.push(class_item_key(&item));
+                    items.push(class_item_key(&ClassItem::Char('-' as u32)));
                     add_item(&mut literal, &mut cats, item);
                     literal = literal.union(&CharSet::single('-' as u32));
                     break;
@@ -813,15 +874,58 @@ impl Parser {
                 let range_text: String = self.src[item_start..self.pos].iter().collect();
                 match (item, that_item) {
                     (ClassItem::Char(lo), ClassItem::Char(hi)) if lo <= hi => {
+                        items.push(format!("R{lo}-{hi}"));
+                        astral_range |= hi > 0xFFFF;
                         literal = literal.union(&CharSet::from_ranges([(lo, hi)]));
                     }
                     _ => return err(format!("bad character range {range_text}"), item_start),
                 }
             } else {
+                items.push(class_item_key(&item));
                 add_item(&mut literal, &mut cats, item);
             }
         }
-        Ok(class_set(&cats, &literal, negate, flags))
+        // `_uniq`, then a class of one literal is that literal.
+        let mut unique: Vec<String> = Vec::new();
+        for item in items {
+            if !unique.contains(&item) {
+                unique.push(item);
+            }
+        }
+        let key = match (negate, unique.as_slice()) {
+            (false, [one]) if one.starts_with('L') => one.clone(),
+            (true, [one]) if one.starts_with('L') => format!("N{one}"),
+            (false, _) => format!("IN[{}]", unique.join(",")),
+            (true, _) => format!("IN[NEGATE,{}]", unique.join(",")),
+        };
+        let search_filter =
+            if flags.ignorecase && (astral_range || has_cased(&literal, flags.rules())) {
+                None
+            } else {
+                Some(class_set(
+                    &cats,
+                    &literal,
+                    negate,
+                    self.search_filter_flags(flags),
+                ))
+            };
+        Ok((
+            class_set(&cats, &literal, negate, flags),
+            key,
+            search_filter,
+        ))
+    }
+
+    /// The flags `_compiler._compile_info` compiles the first character's
+    /// class with: the pattern's global ones (its ASCII or Unicode rules),
+    /// whatever a group like `(?a:...)` says, and no case folding (it only
+    /// builds one for classes without cased characters).
+    fn search_filter_flags(&self, flags: Flags) -> Flags {
+        Flags {
+            ignorecase: false,
+            ascii: self.global.ascii,
+            ..flags
+        }
     }
 
     fn parse_group(
@@ -831,11 +935,14 @@ impl Parser {
         out: &mut String,
         start: usize,
         first_in_sequence: bool,
-    ) -> Result<Option<(ItemKind, Width)>, PatternSyntaxError> {
+    ) -> Result<Option<(ItemKind, Width, Node)>, PatternSyntaxError> {
         let mut inner_flags = flags;
         let mut capture = true;
         let mut name = None;
         let mut opener = "(";
+        // `(?:...)` without flags, which Python's parser splices into the
+        // enclosing sequence.
+        let mut plain = false;
         if self.eat('?') {
             let Some(c) = self.next() else {
                 return err("unexpected end of pattern", self.pos);
@@ -852,7 +959,8 @@ impl Parser {
                         };
                         self.check_group_ref(group, start)?;
                         emit_backref(out, group, flags);
-                        return Ok(Some((ItemKind::Other, self.group_widths[group])));
+                        let node = backref_node(group, flags);
+                        return Ok(Some((ItemKind::Other, self.group_widths[group], node)));
                     } else {
                         return match self.next() {
                             None => err("unexpected end of pattern", self.pos),
@@ -860,7 +968,10 @@ impl Parser {
                         };
                     }
                 }
-                ':' => capture = false,
+                ':' => {
+                    capture = false;
+                    plain = true;
+                }
                 '#' => {
                     loop {
                         match self.next() {
@@ -886,7 +997,7 @@ impl Parser {
                     if behind && outer_lookbehind.is_none() {
                         self.lookbehind_groups = Some(self.groups);
                     }
-                    let (inner, width) = self.parse_alternation(flags, depth + 1)?;
+                    let (inner, width, body) = self.parse_alternation(flags, depth + 1)?;
                     if behind && outer_lookbehind.is_none() {
                         self.lookbehind_groups = None;
                     }
@@ -905,12 +1016,17 @@ impl Parser {
                         (true, _) => "(?<!",
                     };
                     write!(out, "{head}{inner})").unwrap_or(());
-                    return Ok(Some((ItemKind::Other, Width::ZERO)));
+                    let node = Node::Look {
+                        negate: kind == '!',
+                        back: if behind { width.lo } else { 0 },
+                        body: Box::new(body),
+                    };
+                    return Ok(Some((ItemKind::Other, Width::ZERO, node)));
                 }
                 '(' => {
                     return self
                         .parse_conditional(flags, depth, out, start)
-                        .map(|w| Some((ItemKind::Other, w)));
+                        .map(|(w, node)| Some((ItemKind::Other, w, node)));
                 }
                 '>' => {
                     capture = false;
@@ -956,10 +1072,19 @@ impl Parser {
             }
             None
         };
-        let (inner, width) = self.parse_alternation(inner_flags, depth + 1)?;
+        let (inner, width, body) = self.parse_alternation(inner_flags, depth + 1)?;
         if !self.eat(')') {
             return err("missing ), unterminated subpattern", start);
         }
+        let node = if opener == "(?>" {
+            Node::Atomic(Box::new(body))
+        } else {
+            Node::Group {
+                index: group,
+                plain,
+                body: Box::new(body),
+            }
+        };
         if let Some(g) = group {
             self.open.retain(|&o| o != g);
             if self.group_widths.len() <= g {
@@ -968,7 +1093,7 @@ impl Parser {
             self.group_widths[g] = width;
         }
         write!(out, "{opener}{inner})").unwrap_or(());
-        Ok(Some((ItemKind::Other, width)))
+        Ok(Some((ItemKind::Other, width, node)))
     }
 
     fn parse_conditional(
@@ -977,8 +1102,7 @@ impl Parser {
         depth: usize,
         out: &mut String,
         start: usize,
-    ) -> Result<Width, PatternSyntaxError> {
-        self.has_conditional = true;
+    ) -> Result<(Width, Node), PatternSyntaxError> {
         let name_at = self.pos;
         let cond = self.take_until(')', "group name")?;
         let group = if is_identifier(&cond) {
@@ -1004,7 +1128,7 @@ impl Parser {
                 name_at,
             );
         }
-        let (yes, yes_width) = self.parse_sequence(flags, depth + 1)?;
+        let (yes, yes_width, yes_node) = self.parse_sequence(flags, depth + 1)?;
         let no = if self.eat('|') {
             let no = self.parse_sequence(flags, depth + 1)?;
             if self.peek() == Some('|') {
@@ -1018,17 +1142,28 @@ impl Parser {
             return err("missing ), unterminated subpattern", start);
         }
         let width = match &no {
-            Some((_, no_width)) => yes_width.or(*no_width),
+            Some((_, no_width, _)) => yes_width.or(*no_width),
             None => Width {
                 lo: 0,
                 hi: yes_width.hi,
             },
         };
-        match no {
-            Some((no, _)) => write!(out, "(?({group})(?:{yes})|(?:{no}))").unwrap_or(()),
-            None => write!(out, "(?({group})(?:{yes}))").unwrap_or(()),
-        }
-        Ok(width)
+        let no_node = match no {
+            Some((no, _, no_node)) => {
+                write!(out, "(?({group})(?:{yes})|(?:{no}))").unwrap_or(());
+                no_node
+            }
+            None => {
+                write!(out, "(?({group})(?:{yes}))").unwrap_or(());
+                Node::empty()
+            }
+        };
+        let node = Node::Cond {
+            group,
+            yes: Box::new(yes_node),
+            no: Box::new(no_node),
+        };
+        Ok((width, node))
     }
 
     fn take_until(&mut self, end: char, what: &str) -> Result<String, PatternSyntaxError> {
@@ -1091,6 +1226,7 @@ impl Parser {
                         }
                         type_flag = Some(c);
                         add.ascii = c == 'a';
+                        add.unicode = c == 'u';
                     }
                     _ => set_flag(&mut add, c),
                 }
@@ -1189,7 +1325,14 @@ fn apply_flags(base: Flags, add: Flags, del: Flags) -> Flags {
         multiline: (base.multiline || add.multiline) && !del.multiline,
         dotall: (base.dotall || add.dotall) && !del.dotall,
         verbose: (base.verbose || add.verbose) && !del.verbose,
-        ascii: base.ascii || add.ascii,
+        // Python's `_combine_flags`: a group's `a` or `u` replaces the
+        // enclosing rule (`(?a)...(?u:\w)` is Unicode's `\w`).
+        ascii: if add.unicode {
+            false
+        } else {
+            base.ascii || add.ascii
+        },
+        unicode: false,
     }
 }
 
@@ -1249,15 +1392,57 @@ fn emit_backref(out: &mut String, group: usize, flags: Flags) {
 
 /// A literal character, with Python's IGNORECASE rule for it.
 fn emit_literal(out: &mut String, c: u32, flags: Flags) {
+    if (0xD800..=0xDFFF).contains(&c) || flags.ignorecase && is_cased(c, flags.rules()) {
+        emit_set(out, &literal_set(c, flags));
+    } else {
+        push_char(out, c, false);
+    }
+}
+
+/// The text characters a literal matches: itself, or under IGNORECASE
+/// every character whose `lower` is `lower(c)` or one of its extra cases.
+fn literal_set(c: u32, flags: Flags) -> CharSet {
     let rules = flags.rules();
     if (0xD800..=0xDFFF).contains(&c) {
         // A lone surrogate never occurs in valid UTF-8 text.
-        out.push_str(&set_text(&CharSet::default()));
+        CharSet::default()
     } else if flags.ignorecase && is_cased(c, rules) {
         let lowered = lowered_with_extra_cases(&CharSet::single(lower(c, rules)), rules);
-        emit_set(out, &preimage(&lowered, rules));
+        preimage(&lowered, rules)
     } else {
-        push_char(out, c, false);
+        CharSet::single(c)
+    }
+}
+
+fn literal_node(c: u32, flags: Flags) -> Node {
+    let exact = !(flags.ignorecase && is_cased(c, flags.rules()));
+    Node::Unit(Unit {
+        set: literal_set(c, flags),
+        kind: UnitKind::Literal,
+        key: class_item_key(&ClassItem::Char(c)),
+        search_filter: exact.then(|| CharSet::single(c)),
+    })
+}
+
+/// One parsed class item as Python's parser writes it, for `Unit::key`.
+fn class_item_key(item: &ClassItem) -> String {
+    match item {
+        ClassItem::Char(c) => format!("L{c}"),
+        ClassItem::Set(cats) => cats
+            .iter()
+            .map(|(cat, negated)| format!("C{cat:?}{}", if *negated { "!" } else { "" }))
+            .collect::<Vec<_>>()
+            .join(","),
+        ClassItem::GroupRef(g) => format!("G{g}"),
+    }
+}
+
+/// A backreference compares `lower()` of each character under IGNORECASE
+/// (`GROUPREF_UNI_IGNORE`, or A–Z only under ASCII), exactly otherwise.
+fn backref_node(group: usize, flags: Flags) -> Node {
+    Node::Backref {
+        group,
+        case: flags.ignorecase.then(|| flags.rules()),
     }
 }
 
