@@ -15,7 +15,7 @@ use crate::calllog::{CallLog, FinishedCall};
 use crate::config::Limits;
 use crate::error::AppError;
 use crate::feed::Feed;
-use crate::matcher::{BotCache, CompiledBot};
+use crate::matcher::{BotCache, CompiledBot, PatternError};
 use crate::model::{
     Activation, Bot, BotCall, BotInput, CallStart, Conversation, Kind, Message, NewMessage,
     RawJson, State,
@@ -379,11 +379,24 @@ impl Chat {
         from_here: bool,
     ) -> Result<Option<Message>, AppError> {
         let room_bots = self.room_bots(&stored.room).await?;
+        // Matching is CPU work bounded per message (see `matcher`): off the
+        // async workers, so no pattern stalls other rooms.
+        let matched = {
+            let bots = Arc::clone(&room_bots);
+            let text = stored.text.clone();
+            tokio::task::spawn_blocking(move || crate::matcher::match_all(&bots, &text))
+                .await
+                .map_err(|e| AppError::Unavailable(format!("matching failed: {e}")))?
+        };
         let mut last = None;
-        for compiled in room_bots.iter() {
-            let params = match compiled.matches(&stored.text) {
+        for (compiled, matched) in room_bots.iter().zip(matched) {
+            let params = match matched {
                 Ok(None) => continue,
                 Ok(Some(params)) => params,
+                // Told once per version of the bot, not on every message.
+                Err(PatternError::TooSlow) if !self.bots.first_time_too_slow(&compiled.bot) => {
+                    continue;
+                }
                 Err(error) => {
                     let pattern = compiled.bot.responds_to.as_deref().unwrap_or_default();
                     let text = texts::pattern_failure(&compiled.bot.name, pattern, &error);

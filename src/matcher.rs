@@ -23,9 +23,15 @@ use crate::model::Bot;
 use crate::pyre;
 
 /// Steps (`pyre::engine`'s unit: an instruction, a character tested, a
-/// return to a saved choice) one pattern may take on one message before it
-/// is reported as too slow.
+/// return to a saved choice; each a few nanoseconds) one pattern may take
+/// on one message before it is reported as too slow: about 5 ms.
 pub const STEP_BUDGET: u64 = 2_000_000;
+/// Steps all of a room's bots may take together on one message, beyond
+/// the floor each bot keeps: about 50 ms, whatever the patterns.
+pub const MESSAGE_STEP_BUDGET: u64 = 20_000_000;
+/// What each bot may still take once the message's budget is spent, so
+/// cheap patterns after expensive ones still match.
+const SHARE_FLOOR: u64 = 100_000;
 /// Compiled-program size caps for the linear engine, so a huge pattern
 /// is left to the budgeted matcher instead of eating memory.
 const SIZE_LIMIT: usize = 8 << 20;
@@ -78,32 +84,65 @@ impl CompiledBot {
     /// Python's `match.groupdict()` (a group that did not take part is
     /// `null`), values being exact substrings of `text`.
     pub fn matches(&self, text: &str) -> Result<Option<Map<String, Value>>, PatternError> {
+        self.matches_within(text, STEP_BUDGET).0
+    }
+
+    /// `matches` within `budget` steps; also returns the steps taken.
+    fn matches_within(&self, text: &str, budget: u64) -> (Matched, u64) {
         match &self.pattern {
-            Pattern::Name(None) => Ok(None),
-            Pattern::Name(Some(re)) => Ok(re.is_match(text).then(Map::new)),
-            Pattern::Invalid(e) => Err(PatternError::Invalid(e.clone())),
+            Pattern::Name(None) => (Ok(None), 0),
+            Pattern::Name(Some(re)) => (Ok(re.is_match(text).then(Map::new)), 0),
+            Pattern::Invalid(e) => (Err(PatternError::Invalid(e.clone())), 0),
             Pattern::Regex { python, linear } => {
                 if linear.as_ref().is_some_and(|re| !re.is_match(text)) {
-                    return Ok(None);
+                    return (Ok(None), 0);
                 }
-                let Some(caps) = python
-                    .search(text, STEP_BUDGET)
-                    .map_err(|_| PatternError::TooSlow)?
-                else {
-                    return Ok(None);
-                };
-                if caps.python_raises() {
-                    return Err(PatternError::PythonRaises);
-                }
-                let mut params = Map::new();
-                for (name, value) in python.groupdict(&caps, text) {
-                    let value = value.map_or(Value::Null, |v| Value::String(v.to_owned()));
-                    params.insert(name.to_owned(), value);
-                }
-                Ok(Some(params))
+                let (found, steps) = python.search_counted(text, budget);
+                (found_params(python, found, text), steps)
             }
         }
     }
+}
+
+/// What matching a message against one bot gives.
+pub type Matched = Result<Option<Map<String, Value>>, PatternError>;
+
+/// Matches `text` against each of a room's bots, in order, within the
+/// message's budget: each bot may take up to `STEP_BUDGET` steps while the
+/// message's `MESSAGE_STEP_BUDGET` lasts, and `SHARE_FLOOR` after that, so
+/// no set of patterns costs more than about 75 ms of one core per message
+/// (at most 100 bots in a room). CPU-bound: callers run it off the async
+/// workers.
+pub fn match_all(bots: &[CompiledBot], text: &str) -> Vec<Matched> {
+    let mut left = MESSAGE_STEP_BUDGET;
+    bots.iter()
+        .map(|bot| {
+            let share = left.clamp(SHARE_FLOOR, STEP_BUDGET);
+            let (matched, steps) = bot.matches_within(text, share);
+            left = left.saturating_sub(steps);
+            matched
+        })
+        .collect()
+}
+
+/// The match `python` found, as `params`.
+fn found_params(
+    python: &pyre::engine::Regex,
+    found: Result<Option<pyre::engine::Captures>, pyre::engine::BudgetExceeded>,
+    text: &str,
+) -> Matched {
+    let Some(caps) = found.map_err(|_| PatternError::TooSlow)? else {
+        return Ok(None);
+    };
+    if caps.python_raises() {
+        return Err(PatternError::PythonRaises);
+    }
+    let mut params = Map::new();
+    for (name, value) in python.groupdict(&caps, text) {
+        let value = value.map_or(Value::Null, |v| Value::String(v.to_owned()));
+        params.insert(name.to_owned(), value);
+    }
+    Ok(Some(params))
 }
 
 fn compile(pattern: &str) -> Pattern {
@@ -127,7 +166,15 @@ fn compile(pattern: &str) -> Pattern {
 #[derive(Default)]
 pub struct BotCache {
     rooms: Mutex<HashMap<String, Entry>>,
+    /// Bots (id and pattern) whose pattern was found too slow and whose
+    /// room was told: told once, not on every message; a new pattern is
+    /// told again.
+    slow: Mutex<std::collections::HashSet<(i64, String)>>,
 }
+
+/// Most remembered slow patterns; past it the memory starts afresh (a
+/// pattern is then told once more).
+const SLOW_REMEMBERED: usize = 10_000;
 
 #[derive(Default)]
 struct Entry {
@@ -136,6 +183,15 @@ struct Entry {
 }
 
 impl BotCache {
+    /// True the first time `bot`'s current pattern is found too slow.
+    pub fn first_time_too_slow(&self, bot: &Bot) -> bool {
+        let mut slow = self.slow.lock().unwrap_or_else(|e| e.into_inner());
+        if slow.len() >= SLOW_REMEMBERED {
+            slow.clear();
+        }
+        slow.insert((bot.id, bot.responds_to.clone().unwrap_or_default()))
+    }
+
     /// The cached list, or the generation to quote when installing one.
     pub fn get(&self, room: &str) -> Result<Arc<Vec<CompiledBot>>, u64> {
         let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());

@@ -156,8 +156,11 @@ pub fn pattern_failure(name: &str, pattern: &str, error: &PatternError) -> Strin
         ),
         PatternError::TooSlow => format!(
             "The \"responds to\" pattern <code>{pattern}</code> of the bot {bot} took too long \
-             to match this message (it backtracks too much), so the bot was skipped. \
-             Simplify nested repetitions like <code>(a+)+</code>."
+             to match this message, so the bot was skipped. It is skipped the same way on \
+             every message it is too slow for, and this is said only once. Look for what makes \
+             it try too many ways: nested repetitions like <code>(a+)+</code>, or a lookahead \
+             that scans the rest of the message at every position like \
+             <code>(?=.*z)</code>."
         ),
     }
 }

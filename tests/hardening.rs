@@ -912,3 +912,104 @@ async fn sixty_large_compressed_replies_at_once_stay_within_the_memory_budget() 
     eprintln!("peak RSS grew by {} MiB", grew >> 20);
     assert!(grew <= 256 << 20, "peak RSS grew by {} MiB", grew >> 20);
 }
+
+/// SPEC §4: no pattern stalls the server. Two bots whose pattern,
+/// `(?=[\s\S]*z)a`, is short and valid but takes quadratic time on a long
+/// message, and four 60,000-character posts at once into their room: every
+/// post is answered, each slow bot is reported once (not on every
+/// message), a cheap bot after them still runs for every post, and a
+/// history read in another room meanwhile stays fast. (The latencies are
+/// measured properly by the benchmark; the bounds here only catch a stall.)
+#[tokio::test]
+async fn an_expensive_pattern_stalls_no_other_room() {
+    necsus::botcall::install_crypto_provider();
+    let cheap = recording_bot(|_, _| Answer::json(json!({"text": "cheap"}))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Binary::start(dir.path().join("necsus.db"), free_port()).await;
+    let http = reqwest::Client::new();
+    let add = |name: &'static str, pattern: &'static str, url: String| {
+        let http = http.clone();
+        let base = app.base.clone();
+        async move {
+            let bot = json!({"room": "attack", "name": name, "url": url, "responds_to": pattern});
+            let response = http
+                .post(format!("{base}/api/actions/bot"))
+                .json(&bot)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+    add("Slow1", r"(?=[\s\S]*z)a", cheap.url("/never")).await;
+    add("Slow2", r"(?=[\s\S]*z)a", cheap.url("/never")).await;
+    add("Cheap", r"^a{3}", cheap.url("/cheap")).await;
+    let long = "a".repeat(60_000);
+    let posts: Vec<_> = (0..4)
+        .map(|_| {
+            let http = http.clone();
+            let base = app.base.clone();
+            let text = long.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let response = http
+                    .post(format!("{base}/api/actions/message"))
+                    .json(&json!({"room": "attack", "author": "eve", "text": text}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                started.elapsed()
+            })
+        })
+        .collect();
+    let mut quiet = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let response = http
+            .get(format!("{}/api/messages?room=quiet", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        quiet.push(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut answered = Vec::new();
+    for post in posts {
+        answered.push(post.await.unwrap());
+    }
+    quiet.sort();
+    eprintln!(
+        "posts answered after {answered:?}; quiet reads median {:?} max {:?}",
+        quiet[10], quiet[19]
+    );
+    assert!(
+        answered.iter().all(|t| *t < Duration::from_secs(30)),
+        "{answered:?}"
+    );
+    assert!(quiet[19] < Duration::from_secs(5), "{quiet:?}");
+    let messages: Value = http
+        .get(format!("{}/api/messages?room=attack", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let texts: Vec<&str> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] != "user")
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    let slow_notices = texts.iter().filter(|t| t.contains("took too long")).count();
+    assert_eq!(slow_notices, 2, "each slow bot told once: {texts:#?}");
+    assert!(texts.iter().any(|t| t.contains("Slow1")) && texts.iter().any(|t| t.contains("Slow2")));
+    assert_eq!(
+        cheap.calls().iter().filter(|c| c.path == "/cheap").count(),
+        4
+    );
+    assert!(cheap.calls().iter().all(|c| c.path == "/cheap"));
+}
