@@ -561,3 +561,48 @@ fn probe() {
         }
     }
 }
+
+/// The kinds fixed with the matcher of our own, as a student sees them:
+/// through the API, one room per case, the bot called (with CPython's
+/// `params`) or not.
+#[tokio::test]
+async fn conditionals_named_escapes_and_backreferences_through_the_api() {
+    let app = common::spawn_app().await;
+    let bot = common::recording_bot(|_, _| common::Answer::json(json!({"text": "ok"}))).await;
+    let cases: [(&str, &str, Option<Value>); 6] = [
+        (r"(?P<g>^)?(?(g)a|[^a])", "b", Some(json!({"g": null}))),
+        (
+            r"say \N{EM DASH}(?P<w>\w+)",
+            "say \u{2014}hello",
+            Some(json!({"w": "hello"})),
+        ),
+        (r"(?P<s>ß)(?P=s)", "ßẞ", Some(json!({"s": "ß"}))),
+        (r"(?P<k>k)(?P=k)", "k\u{212A}", Some(json!({"k": "k"}))),
+        (r"(ς)\1", "ςΣ", None),
+        (r"(?P<g>[^a]+?)*", "bk", Some(json!({"g": "k"}))),
+    ];
+    for (i, (pattern, text, _)) in cases.iter().enumerate() {
+        let room = format!("kind{i}");
+        app.add_bot(&room, "Kind", &bot.url(&format!("/{i}")), Some(pattern))
+            .await;
+        app.say(&room, text).await;
+        let expected = cpython(pattern, text);
+        assert_eq!(
+            expected["match"],
+            json!(cases[i].2.is_some()),
+            "{pattern} on {text:?}: CPython says {expected}"
+        );
+    }
+    let calls = bot.calls();
+    for (i, (pattern, text, params)) in cases.iter().enumerate() {
+        let call = calls.iter().find(|c| c.path == format!("/{i}"));
+        match params {
+            Some(params) => {
+                let call = call.unwrap_or_else(|| panic!("{pattern} on {text:?}: not called"));
+                assert_eq!(&call.body["params"], params, "{pattern} on {text:?}");
+                assert_eq!(params, &cpython(pattern, text)["groups"], "{pattern}");
+            }
+            None => assert!(call.is_none(), "{pattern} on {text:?}: called"),
+        }
+    }
+}
