@@ -107,8 +107,11 @@ client_build() {
 browser_tests() {
   cargo build --workspace --locked || return 1
   cargo build --release --locked -p necsus || return 1
-  (cd client && NECSUS_BIN="$PWD/../target/debug/necsus" EXAMPLE_BOTS_BIN="$PWD/../target/debug/example_bots" \
-    NECSUS_INSTANCES_BIN="$PWD/../target/release/necsus" npm run test:e2e)
+  # Where cargo put them (CARGO_TARGET_DIR, when set, moves the target dir).
+  local target
+  target="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)" || return 1
+  (cd client && NECSUS_BIN="$target/debug/necsus" EXAMPLE_BOTS_BIN="$target/debug/example_bots" \
+    NECSUS_INSTANCES_BIN="$target/release/necsus" npm run test:e2e)
 }
 
 if [ -f client/package.json ]; then
