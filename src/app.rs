@@ -117,6 +117,11 @@ pub async fn serve(
             ),
             feed: Arc::clone(&feed),
             calls: CallLog::new(Arc::clone(&feed), config.bot_calls_per_room),
+            call_limits: crate::calllimits::CallLimits::new(
+                config.bot_calls_in_flight,
+                config.bot_calls_in_flight_per_room,
+                config.bot_calls_in_flight_per_client,
+            ),
         },
         ChatSettings {
             limits: config.limits.clone(),

@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::botcall::{BotCaller, Reach};
+use crate::botcall::{BotCaller, BotFailure, Exchange, Reach};
 use crate::broker::{Broker, Subscription};
+use crate::calllimits::CallLimits;
 use crate::calllog::{CallLog, FinishedCall};
 use crate::config::Limits;
 use crate::error::AppError;
@@ -36,9 +37,19 @@ pub struct UserMessage {
     pub media: Option<String>,
     pub css: Option<String>,
     pub js: Option<String>,
+    pub by: Requester,
+}
+
+/// Who asked for something, as the HTTP layer saw them.
+#[derive(Debug, Clone)]
+pub struct Requester {
     /// Sent from the server's own machine (not through the proxy): with a
     /// bot saved there, its calls may reach this machine (see `netguard`).
     pub from_here: bool,
+    /// The client's address as the access log reads it (`X-Forwarded-For`
+    /// from a trusted proxy): whose share of bot calls in flight a call
+    /// takes (see `calllimits`).
+    pub client: String,
 }
 
 /// A form in a bot's message, submitted from the browser.
@@ -51,8 +62,7 @@ pub struct FormSubmission {
     /// The form's raw `action` attribute.
     pub action_url: Option<String>,
     pub form_data: Value,
-    /// Sent from the server's own machine (see `UserMessage::from_here`).
-    pub from_here: bool,
+    pub by: Requester,
 }
 
 /// What a new subscriber is sent before live events.
@@ -66,6 +76,10 @@ pub struct Replay {
     /// Messages after `since` (or after the clear point, if that is later).
     pub history: History,
 }
+
+/// How long a bot call waits for a place among the calls in flight before
+/// it is given up (see `calllimits`).
+const CALL_PLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long the health check waits for the database.
 const HEALTH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -131,6 +145,7 @@ pub struct Chat {
     /// The per-room rate limit (posts per second, burst), for its message.
     rate_limit: (f64, u32),
     feed: Arc<dyn Feed>,
+    call_limits: Arc<CallLimits>,
 }
 
 /// A person's message as stored.
@@ -172,6 +187,7 @@ pub struct Services {
     pub caller: BotCaller,
     pub feed: Arc<dyn Feed>,
     pub calls: CallLog,
+    pub call_limits: Arc<CallLimits>,
 }
 
 impl Chat {
@@ -184,6 +200,7 @@ impl Chat {
             caller,
             feed,
             calls,
+            call_limits,
         } = services;
         Chat {
             store,
@@ -196,6 +213,7 @@ impl Chat {
             turn_wait: settings.turn_wait,
             rate_limit: settings.rate_limit,
             feed,
+            call_limits,
         }
     }
 
@@ -258,7 +276,7 @@ impl Chat {
             check_opt_len(field, value, l.max_url_chars)?;
         }
         self.admit(&input.room).await?;
-        let from_here = input.from_here;
+        let by = input.by;
         let Inserted {
             message: stored,
             json,
@@ -282,11 +300,11 @@ impl Chat {
             // No turn: answered now, with the room's conversation as it
             // stands (none: the bots that match run).
             Admission::AtOnce(now) => {
-                Box::pin(self.answer(&stored, now, None, from_here)).await?;
+                Box::pin(self.answer(&stored, now, None, &by)).await?;
             }
             // Boxed: most posts take no turn, and need not carry its state.
             Admission::First(turn) => {
-                Box::pin(self.take_turn(&stored, turn, true, from_here)).await?;
+                Box::pin(self.take_turn(&stored, turn, true, &by)).await?;
             }
             // Queued behind the run: its turn is taken by a task of its own,
             // so this request never waits on a bot that may be waiting on
@@ -295,7 +313,7 @@ impl Chat {
                 let chat = Arc::clone(self);
                 let message = stored.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = chat.take_turn(&message, turn, false, from_here).await {
+                    if let Err(e) = chat.take_turn(&message, turn, false, &by).await {
                         tracing::warn!(room = %message.room, error = %e, "a queued turn failed");
                     }
                 });
@@ -316,13 +334,13 @@ impl Chat {
         stored: &Message,
         mut turn: Ticket,
         first: bool,
-        from_here: bool,
+        by: &Requester,
     ) -> Result<Option<Message>, AppError> {
         let room = stored.room.clone();
         let now = turn
             .start(self.turn_wait, async || self.conversation_now(&room).await)
             .await;
-        let left = self.answer(stored, now, Some(&mut turn), from_here).await?;
+        let left = self.answer(stored, now, Some(&mut turn), by).await?;
         // The next turn follows the state this one's reply left.
         let wait_run = first.then_some(self.turn_wait);
         turn.finish(left.as_ref().and_then(Conversation::after), wait_run)
@@ -344,14 +362,14 @@ impl Chat {
         stored: &Message,
         now: Option<Conversation>,
         turn: Option<&mut Ticket>,
-        from_here: bool,
+        by: &Requester,
     ) -> Result<Option<Message>, AppError> {
         if now.is_none() {
-            return self.run_matching_bots(stored, from_here).await;
+            return self.run_matching_bots(stored, by).await;
         }
         let room_bots = self.room_bots(&stored.room).await?;
         let Some((bot, state)) = in_conversation(now, &room_bots) else {
-            return self.run_matching_bots(stored, from_here).await;
+            return self.run_matching_bots(stored, by).await;
         };
         if let Some(turn) = turn {
             turn.serving(bot.id, &bot.name);
@@ -367,7 +385,7 @@ impl Chat {
         );
         let target = Target::from(&bot);
         let activation = Activation::Conversation;
-        self.call_and_store(&stored.room, &target, payload, activation, from_here)
+        self.call_and_store(&stored.room, &target, payload, activation, by)
             .await
     }
 
@@ -376,7 +394,7 @@ impl Chat {
     async fn run_matching_bots(
         &self,
         stored: &Message,
-        from_here: bool,
+        by: &Requester,
     ) -> Result<Option<Message>, AppError> {
         let room_bots = self.room_bots(&stored.room).await?;
         // Matching is CPU work bounded per message (see `matcher`): off the
@@ -415,7 +433,7 @@ impl Chat {
             );
             let target = Target::from(&compiled.bot);
             let activation = Activation::Match;
-            let call = self.call_and_store(&stored.room, &target, payload, activation, from_here);
+            let call = self.call_and_store(&stored.room, &target, payload, activation, by);
             last = Box::pin(call).await?;
         }
         Ok(last)
@@ -431,11 +449,9 @@ impl Chat {
         target: &Target,
         payload: BotRequest,
         activation: Activation,
-        from_here: bool,
+        by: &Requester,
     ) -> Result<Option<Message>, AppError> {
-        let call = self
-            .call(room, target, payload, activation, from_here)
-            .await?;
+        let call = self.call(room, target, payload, activation, by).await?;
         self.store_result(room, target, call).await
     }
 
@@ -538,7 +554,7 @@ impl Chat {
             state.as_ref(),
         );
         let call = self
-            .call(room, &target, payload, Activation::Form, input.from_here)
+            .call(room, &target, payload, Activation::Form, &input.by)
             .await?;
         let reply = call.exchange.result.as_ref();
         if target.id.is_none() && reply.is_ok_and(|r| r.state.is_some()) {
@@ -552,7 +568,7 @@ impl Chat {
                         name: texts::auto_bot_name(&target.url),
                         responds_to: None,
                         url: target.url.clone(),
-                        saved_locally: input.from_here && target.saved_locally,
+                        saved_locally: input.by.from_here && target.saved_locally,
                     },
                     max_bots_per_room: self.limits.max_bots_per_room,
                 })
@@ -701,7 +717,7 @@ impl Chat {
         target: &Target,
         payload: BotRequest,
         activation: Activation,
-        from_here: bool,
+        by: &Requester,
     ) -> Result<FinishedCall, AppError> {
         let start = self
             .calls
@@ -710,12 +726,17 @@ impl Chat {
         let started = Instant::now();
         // Only a bot saved here, called at the request of someone here, may
         // reach this machine (see `netguard`).
-        let reach = if from_here && target.saved_locally {
+        let reach = if by.from_here && target.saved_locally {
             Reach::Local
         } else {
             Reach::Remote
         };
-        let exchange = self.caller.call(&target.url, &payload.body, reach).await;
+        // A place among the calls in flight first (see `calllimits`).
+        let wait = self.caller.timeout().min(CALL_PLACE_WAIT);
+        let exchange = match self.call_limits.enter(room, &by.client, wait).await {
+            Ok(_place) => self.caller.call(&target.url, &payload.body, reach).await,
+            Err(crowded) => Exchange::failed(BotFailure::Crowded(crowded)),
+        };
         let elapsed = started.elapsed();
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
         let outcome = match &exchange.result {
@@ -801,7 +822,7 @@ impl Chat {
     /// Sends a bot a clearly marked test message; nothing is posted into
     /// the room. Returns the call's record.
     #[tracing::instrument(skip(self))]
-    pub async fn test_bot(&self, id: i64, from_here: bool) -> Result<BotCall, AppError> {
+    pub async fn test_bot(&self, id: i64, by: &Requester) -> Result<BotCall, AppError> {
         let bot = self
             .store
             .bot(id)
@@ -818,7 +839,7 @@ impl Chat {
         );
         let target = Target::from(&bot);
         let call = self
-            .call(&bot.room, &target, payload, Activation::Test, from_here)
+            .call(&bot.room, &target, payload, Activation::Test, by)
             .await?;
         Ok(self.record_without_message(call, &target).await)
     }
@@ -826,7 +847,7 @@ impl Chat {
     /// Sends a recorded request again to the same URL; nothing is posted
     /// into the room. Returns the new call's record.
     #[tracing::instrument(skip(self))]
-    pub async fn replay_call(&self, call_id: i64, from_here: bool) -> Result<BotCall, AppError> {
+    pub async fn replay_call(&self, call_id: i64, by: &Requester) -> Result<BotCall, AppError> {
         self.calls.flush().await?;
         let old = self
             .store
@@ -855,7 +876,7 @@ impl Chat {
                 &target,
                 BotRequest::replay(old.request),
                 Activation::Replay,
-                from_here,
+                by,
             )
             .await?;
         Ok(self.record_without_message(call, &target).await)

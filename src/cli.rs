@@ -99,6 +99,17 @@ struct ServeArgs {
     /// rest (at least --bot-max-reply-bytes).
     #[arg(long, env = "NECSUS_MAX_REPLY_BYTES_IN_FLIGHT", default_value_t = 64 << 20)]
     max_reply_bytes_in_flight: usize,
+    /// Bot calls in flight at once on this instance; a call waits (up to
+    /// 10 s) for a place, then is given up with a message in the room.
+    #[arg(long, env = "NECSUS_MAX_BOT_CALLS", default_value_t = 1024)]
+    max_bot_calls: usize,
+    /// Bot calls in flight at once in one room.
+    #[arg(long, env = "NECSUS_MAX_BOT_CALLS_PER_ROOM", default_value_t = 64)]
+    max_bot_calls_per_room: usize,
+    /// Bot calls in flight at once for one client (its address, as the
+    /// access log reads it).
+    #[arg(long, env = "NECSUS_MAX_BOT_CALLS_PER_CLIENT", default_value_t = 64)]
+    max_bot_calls_per_client: usize,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "NECSUS_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     max_body_bytes: usize,
@@ -164,6 +175,9 @@ impl ServeArgs {
             db: self.db.clone(),
             bot_timeout: seconds(self.bot_timeout, "bot-timeout")?,
             bot_max_reply_bytes: self.bot_max_reply_bytes,
+            bot_calls_in_flight: self.max_bot_calls,
+            bot_calls_in_flight_per_room: self.max_bot_calls_per_room,
+            bot_calls_in_flight_per_client: self.max_bot_calls_per_client,
             reply_bytes_in_flight: if self.max_reply_bytes_in_flight >= self.bot_max_reply_bytes {
                 self.max_reply_bytes_in_flight
             } else {

@@ -41,6 +41,11 @@ pub struct Config {
     pub bot_max_reply_bytes: usize,
     /// Reply bytes all bot calls may hold at once (see `BotCaller::new`).
     pub reply_bytes_in_flight: usize,
+    /// Bot calls in flight at once: in all, in one room, for one client
+    /// (see `calllimits`).
+    pub bot_calls_in_flight: usize,
+    pub bot_calls_in_flight_per_room: usize,
+    pub bot_calls_in_flight_per_client: usize,
     pub limits: Limits,
     /// Events a websocket subscriber may fall behind before it is closed.
     pub ws_lag_events: usize,
@@ -84,6 +89,9 @@ impl Default for Config {
             bot_timeout: Duration::from_secs(120),
             bot_max_reply_bytes: 8 << 20,
             reply_bytes_in_flight: 64 << 20,
+            bot_calls_in_flight: 1024,
+            bot_calls_in_flight_per_room: 64,
+            bot_calls_in_flight_per_client: 64,
             limits: Limits::default(),
             ws_lag_events: 1024,
             ws_lag_bytes: 32 << 20,

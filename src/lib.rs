@@ -9,6 +9,7 @@ pub mod app;
 pub mod backup;
 pub mod botcall;
 pub mod broker;
+pub mod calllimits;
 pub mod calllog;
 pub mod chat;
 pub mod cli;

@@ -3,6 +3,7 @@
 //! student supplied is HTML-escaped here, since system messages are HTML.
 
 use crate::botcall::BotFailure;
+use crate::calllimits::Crowded;
 use crate::matcher::PatternError;
 
 /// The author of system messages.
@@ -60,6 +61,19 @@ pub fn bot_failure(name: &str, url: &str, failure: &BotFailure) -> String {
              bot's fault: send the message again in a moment.",
             format_seconds(*seconds)
         ),
+        BotFailure::Crowded(crowded) => {
+            let whose = match crowded {
+                Crowded::Client => "you (from your address) already had",
+                Crowded::Room => "this room already had",
+                Crowded::Server => "the server already had",
+            };
+            format!(
+                "NeCSuS did not call the bot {bot} at {url_code}: {whose} as many bot calls \
+                 waiting for answers as it allows at once, for longer than it could wait. \
+                 This is not your bot's fault: send the message again once some have \
+                 answered."
+            )
+        }
         BotFailure::TooManyRedirects => format!(
             "The bot {bot} at {url_code} redirected NeCSuS too many times. \
              Point the bot at the final URL instead."

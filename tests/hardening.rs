@@ -1013,3 +1013,104 @@ async fn an_expensive_pattern_stalls_no_other_room() {
     );
     assert!(cheap.calls().iter().all(|c| c.path == "/cheap"));
 }
+
+/// SPEC §8: one client holds at most 64 bot calls in flight (the rest
+/// wait for a place), and another client's call is not held up by them.
+#[tokio::test]
+async fn one_client_holds_at_most_sixty_four_bot_calls_in_flight() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    necsus::botcall::install_crypto_provider();
+    // A bot that answers after 5 s and counts the calls it holds at once.
+    let holding = std::sync::Arc::new(AtomicUsize::new(0));
+    let peak = std::sync::Arc::new(AtomicUsize::new(0));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let app_bot = {
+        let (holding, peak) = (holding.clone(), peak.clone());
+        axum::Router::new().fallback(move || {
+            let (holding, peak) = (holding.clone(), peak.clone());
+            async move {
+                let now = holding.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                holding.fetch_sub(1, Ordering::SeqCst);
+                axum::Json(json!({"text": "done"}))
+            }
+        })
+    };
+    tokio::spawn(async move { axum::serve(listener, app_bot).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    // The bot is on loopback; behind the proxy every client is remote.
+    let app = Binary::start_with(
+        dir.path().join("necsus.db"),
+        free_port(),
+        &["--allow-bot-networks", "127.0.0.0/8"],
+    )
+    .await;
+    let post = |client: &'static str, path: &'static str, body: Value| {
+        let base = app.base.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{base}{path}"))
+                .header("x-forwarded-for", client)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{path} {body}");
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let script = "203.0.113.9";
+    for i in 0..100 {
+        let bot =
+            json!({"room": format!("flood{i}"), "name": "Slow", "url": url, "responds_to": "^go"});
+        post(script, "/api/actions/bot", bot).await;
+    }
+    let bot = json!({"room": "other", "name": "Slow", "url": url, "responds_to": "^go"});
+    post("203.0.113.10", "/api/actions/bot", bot).await;
+    let flood: Vec<_> = (0..100)
+        .map(|i| {
+            let message = json!({"room": format!("flood{i}"), "author": "bot", "text": "go"});
+            tokio::spawn(post(script, "/api/actions/message", message))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    post(
+        "203.0.113.10",
+        "/api/actions/message",
+        json!({"room": "other", "author": "ann", "text": "go"}),
+    )
+    .await;
+    let other = started.elapsed();
+    for f in flood {
+        f.await.unwrap();
+    }
+    let peak = peak.load(Ordering::SeqCst);
+    eprintln!("peak calls held by the bot: {peak}; the other client's post took {other:?}");
+    assert!(
+        peak <= 65,
+        "the script's 64 and the other client's one: {peak}"
+    );
+    assert!(peak >= 60, "the script's calls did run at once: {peak}");
+    // Held up behind the script's calls, it would take 10 s.
+    assert!(
+        other < Duration::from_millis(8500),
+        "the other client waited: {other:?}"
+    );
+    // Every one of the script's calls was made in the end (waiting for a
+    // place, not refused).
+    let http = reqwest::Client::new();
+    for i in 0..100 {
+        let listed: Value = http
+            .get(format!("{}/api/messages?room=flood{i}", app.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed[1]["text"], "done", "flood{i}: {listed:#}");
+    }
+}

@@ -49,6 +49,9 @@ pub enum BotFailure {
     Busy {
         seconds: f64,
     },
+    /// The call never went out: too many bot calls were in flight (the
+    /// client's, the room's or the server's) for as long as it could wait.
+    Crowded(crate::calllimits::Crowded),
     TooManyRedirects,
     /// The guard against private addresses refused the URL.
     Refused(String),
@@ -85,6 +88,7 @@ impl BotFailure {
             BotFailure::ClosedWithoutAnswer(_) => "closed_without_answer",
             BotFailure::TimedOut { .. } => "timeout",
             BotFailure::Busy { .. } => "busy",
+            BotFailure::Crowded(_) => "crowded",
             BotFailure::TooManyRedirects => "too_many_redirects",
             BotFailure::Refused(_) => "refused_address",
             BotFailure::Status { .. } => "bad_status",
@@ -120,6 +124,20 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// A call that failed before anything was sent.
+    pub fn failed(failure: BotFailure) -> Exchange {
+        Exchange {
+            result: Err(failure),
+            status: None,
+            content_type: None,
+            content_length: None,
+            body: Vec::new(),
+            redirects: Vec::new(),
+            budget: None,
+            waiting_for_budget: false,
+        }
+    }
+
     /// The URL that gave the final answer: the bot's own, or the last
     /// redirect's.
     pub fn final_url<'a>(&'a self, bot_url: &'a str) -> &'a str {
@@ -224,6 +242,11 @@ impl BotCaller {
             max_reply_bytes,
             reply_budget: Arc::new(Semaphore::new(budget)),
         }
+    }
+
+    /// How long a call may take in all.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// POSTs `body` (JSON) to `url` and validates the reply.

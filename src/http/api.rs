@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::input::JsonObject;
-use super::origin::FromHere;
-use crate::chat::{FormSubmission, UserMessage};
+use crate::chat::{FormSubmission, Requester, UserMessage};
 use crate::error::AppError;
 use crate::model::{Bot, BotCall, BotInput};
 use crate::texts;
@@ -97,7 +96,7 @@ async fn list_bots(
 
 async fn post_message(
     State(state): State<AppState>,
-    FromHere(from_here): FromHere,
+    by: Requester,
     mut body: JsonObject,
 ) -> Result<Response, AppError> {
     let input = UserMessage {
@@ -108,7 +107,7 @@ async fn post_message(
         media: body.opt_string("media")?,
         css: body.opt_string("css")?,
         js: body.opt_string("js")?,
-        from_here,
+        by,
     };
     // The message's JSON as it was stored: no second serialisation.
     let posted = state.chat.post_message(input).await?;
@@ -117,7 +116,7 @@ async fn post_message(
 
 async fn post_form(
     State(state): State<AppState>,
-    FromHere(from_here): FromHere,
+    by: Requester,
     mut body: JsonObject,
 ) -> Result<Json<Value>, AppError> {
     let input = FormSubmission {
@@ -126,7 +125,7 @@ async fn post_form(
         bot_id: body.integer("bot_id")?,
         action_url: body.opt_string("action_url")?,
         form_data: body.value("form_data")?,
-        from_here,
+        by,
     };
     state.chat.submit_form(input).await?;
     Ok(Json(json!({})))
@@ -134,7 +133,7 @@ async fn post_form(
 
 async fn upsert_bot(
     State(state): State<AppState>,
-    FromHere(from_here): FromHere,
+    by: Requester,
     mut body: JsonObject,
 ) -> Result<Json<Bot>, AppError> {
     let input = BotInput {
@@ -143,7 +142,7 @@ async fn upsert_bot(
         name: body.string("name")?,
         responds_to: body.opt_string("responds_to")?,
         url: body.string("url")?,
-        saved_locally: from_here,
+        saved_locally: by.from_here,
     };
     Ok(Json(state.chat.upsert_bot(input).await?))
 }
@@ -194,21 +193,19 @@ async fn list_bot_calls(
 
 async fn test_bot(
     State(state): State<AppState>,
-    FromHere(from_here): FromHere,
+    by: Requester,
     mut body: JsonObject,
 ) -> Result<Json<BotCall>, AppError> {
-    Ok(Json(
-        state.chat.test_bot(body.integer("id")?, from_here).await?,
-    ))
+    Ok(Json(state.chat.test_bot(body.integer("id")?, &by).await?))
 }
 
 async fn replay_call(
     State(state): State<AppState>,
-    FromHere(from_here): FromHere,
+    by: Requester,
     mut body: JsonObject,
 ) -> Result<Json<BotCall>, AppError> {
     let call_id = body.integer("call_id")?;
-    Ok(Json(state.chat.replay_call(call_id, from_here).await?))
+    Ok(Json(state.chat.replay_call(call_id, &by).await?))
 }
 
 async fn spec() -> Response {
