@@ -127,6 +127,10 @@ pub async fn serve(
             limits: config.limits.clone(),
             turn_wait,
             rate_limit: (config.room_rate_limit, config.room_rate_burst),
+            bot_tests_per_minute: (
+                config.bot_tests_per_minute_per_client,
+                config.bot_tests_per_minute_per_bot,
+            ),
         },
     ));
     drop(feed);

@@ -21,7 +21,7 @@ use crate::model::{
     Activation, Bot, BotCall, BotInput, CallStart, Conversation, Kind, Message, NewMessage,
     RawJson, State,
 };
-use crate::ratelimit::Verdict;
+use crate::ratelimit::{RoomRateLimit, Verdict};
 use crate::store::{JsonPage, Store, WriteOp, WriteOutcome};
 use crate::turns::{Admission, Ticket};
 use crate::writer::{Inserted, Writer};
@@ -75,6 +75,15 @@ pub struct Replay {
     pub calls_in_flight: Vec<CallStart>,
     /// Messages after `since` (or after the clear point, if that is later).
     pub history: History,
+}
+
+/// Allowances for bot tests and replays (per client, per bot) from their
+/// rates a minute; each bucket holds a third of a minute's worth at once.
+fn test_limits((per_client, per_bot): (f64, f64)) -> Option<(RoomRateLimit, RoomRateLimit)> {
+    let bucket = |per_minute: f64| {
+        RoomRateLimit::new(per_minute / 60.0, (per_minute / 3.0).ceil().max(1.0) as u32)
+    };
+    Some((bucket(per_client)?, bucket(per_bot)?))
 }
 
 /// How long a bot call waits for a place among the calls in flight before
@@ -146,6 +155,10 @@ pub struct Chat {
     rate_limit: (f64, u32),
     feed: Arc<dyn Feed>,
     call_limits: Arc<CallLimits>,
+    /// Bot tests and replays: per client, and per bot (see `test_limit`).
+    bot_tests: Option<(RoomRateLimit, RoomRateLimit)>,
+    /// Their rates, per minute, for the refusal's message.
+    bot_test_rates: (f64, f64),
 }
 
 /// A person's message as stored.
@@ -162,6 +175,8 @@ pub struct ChatSettings {
     pub turn_wait: std::time::Duration,
     /// The per-room rate limit (posts per second, burst) the feed applies.
     pub rate_limit: (f64, u32),
+    /// Bot tests and replays a minute, per client and per bot (0: none).
+    pub bot_tests_per_minute: (f64, f64),
 }
 
 fn check_len(field: &str, value: &str, limit: usize) -> Result<(), AppError> {
@@ -214,6 +229,8 @@ impl Chat {
             rate_limit: settings.rate_limit,
             feed,
             call_limits,
+            bot_tests: test_limits(settings.bot_tests_per_minute),
+            bot_test_rates: settings.bot_tests_per_minute,
         }
     }
 
@@ -819,6 +836,32 @@ impl Chat {
         record
     }
 
+    /// Takes one bot test or replay from the client's and the bot's
+    /// allowances (SPEC §8): they make the server call a bot on demand, so
+    /// a script cannot make it call one without end.
+    fn test_limit(&self, by: &Requester, bot_id: Option<i64>) -> Result<(), AppError> {
+        let Some((clients, bots)) = &self.bot_tests else {
+            return Ok(());
+        };
+        let (per_client, per_bot) = self.bot_test_rates;
+        let refused = |whose: &str, per_minute: f64, retry_after: std::time::Duration| {
+            let retry_after_secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            AppError::TooManyRequests {
+                message: texts::bot_tests_limited(whose, per_minute, retry_after_secs),
+                retry_after_secs,
+            }
+        };
+        if let Verdict::Limited { retry_after, .. } = clients.check(&by.client) {
+            return Err(refused("you", per_client, retry_after));
+        }
+        if let Some(id) = bot_id
+            && let Verdict::Limited { retry_after, .. } = bots.check(&id.to_string())
+        {
+            return Err(refused("this bot", per_bot, retry_after));
+        }
+        Ok(())
+    }
+
     /// Sends a bot a clearly marked test message; nothing is posted into
     /// the room. Returns the call's record.
     #[tracing::instrument(skip(self))]
@@ -828,6 +871,7 @@ impl Chat {
             .bot(id)
             .await?
             .ok_or_else(|| AppError::BadRequest(texts::unknown_bot(id)))?;
+        self.test_limit(by, Some(bot.id))?;
         let payload = BotRequest::new(
             json!({
                 "room": bot.room,
@@ -854,6 +898,7 @@ impl Chat {
             .bot_call(call_id)
             .await?
             .ok_or_else(|| AppError::BadRequest(texts::unknown_call(call_id)))?;
+        self.test_limit(by, old.bot_id)?;
         // The recorded URL reaches this machine only if it is still the URL
         // of a bot saved here.
         let saved_locally = match old.bot_id {

@@ -110,6 +110,22 @@ struct ServeArgs {
     /// access log reads it).
     #[arg(long, env = "NECSUS_MAX_BOT_CALLS_PER_CLIENT", default_value_t = 64)]
     max_bot_calls_per_client: usize,
+    /// Bot tests and replays one client may ask for a minute (a third of
+    /// that at once; 0: no limit).
+    #[arg(
+        long,
+        env = "NECSUS_BOT_TESTS_PER_MINUTE_PER_CLIENT",
+        default_value_t = 60.0
+    )]
+    bot_tests_per_minute_per_client: f64,
+    /// Bot tests and replays of one bot a minute, whoever asks (a third
+    /// of that at once; 0: no limit).
+    #[arg(
+        long,
+        env = "NECSUS_BOT_TESTS_PER_MINUTE_PER_BOT",
+        default_value_t = 120.0
+    )]
+    bot_tests_per_minute_per_bot: f64,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "NECSUS_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     max_body_bytes: usize,
@@ -178,6 +194,14 @@ impl ServeArgs {
             bot_calls_in_flight: self.max_bot_calls,
             bot_calls_in_flight_per_room: self.max_bot_calls_per_room,
             bot_calls_in_flight_per_client: self.max_bot_calls_per_client,
+            bot_tests_per_minute_per_client: non_negative(
+                self.bot_tests_per_minute_per_client,
+                "--bot-tests-per-minute-per-client",
+            )?,
+            bot_tests_per_minute_per_bot: non_negative(
+                self.bot_tests_per_minute_per_bot,
+                "--bot-tests-per-minute-per-bot",
+            )?,
             reply_bytes_in_flight: if self.max_reply_bytes_in_flight >= self.bot_max_reply_bytes {
                 self.max_reply_bytes_in_flight
             } else {
@@ -211,6 +235,15 @@ impl ServeArgs {
             },
             ..Config::default()
         })
+    }
+}
+
+/// `value` if it is a finite number of at least 0.
+fn non_negative(value: f64, flag: &str) -> Result<f64, String> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("{flag} must be a non-negative number"))
     }
 }
 

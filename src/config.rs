@@ -46,6 +46,9 @@ pub struct Config {
     pub bot_calls_in_flight: usize,
     pub bot_calls_in_flight_per_room: usize,
     pub bot_calls_in_flight_per_client: usize,
+    /// Bot tests and replays a minute, per client and per bot (0: no limit).
+    pub bot_tests_per_minute_per_client: f64,
+    pub bot_tests_per_minute_per_bot: f64,
     pub limits: Limits,
     /// Events a websocket subscriber may fall behind before it is closed.
     pub ws_lag_events: usize,
@@ -92,6 +95,8 @@ impl Default for Config {
             bot_calls_in_flight: 1024,
             bot_calls_in_flight_per_room: 64,
             bot_calls_in_flight_per_client: 64,
+            bot_tests_per_minute_per_client: 60.0,
+            bot_tests_per_minute_per_bot: 120.0,
             limits: Limits::default(),
             ws_lag_events: 1024,
             ws_lag_bytes: 32 << 20,

@@ -245,6 +245,15 @@ pub fn room_rate_limited(rate: f64, burst: u32) -> String {
 }
 
 /// The API error for a post refused by the room's rate limit.
+/// A bot test or replay refused by its rate limit: `whose` is "you" or
+/// "this bot".
+pub fn bot_tests_limited(whose: &str, per_minute: f64, retry_after_secs: u64) -> String {
+    format!(
+        "Bots are being tested or replayed too often by {whose} (at most {per_minute} a \
+         minute, after a first burst); try again in {retry_after_secs} s"
+    )
+}
+
 pub fn rate_limited(retry_after_secs: u64) -> String {
     format!(
         "This room is receiving messages too fast (a bot triggering itself, or a script in a \

@@ -116,7 +116,7 @@ fn check(method: &str, path: &str, body: Vec<u8>) -> Result<(), TestCaseError> {
             "{status} without a message: {answer}"
         );
         prop_assert!(
-            matches!(status, 400 | 404 | 405 | 413),
+            matches!(status, 400 | 404 | 405 | 413 | 429),
             "unexpected status {status}"
         );
     } else {

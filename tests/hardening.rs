@@ -1114,3 +1114,86 @@ async fn one_client_holds_at_most_sixty_four_bot_calls_in_flight() {
         assert_eq!(listed[1]["text"], "done", "flood{i}: {listed:#}");
     }
 }
+
+/// SPEC §8: bot tests and replays make the server call a bot on demand, so
+/// they are rate-limited per client and per bot, with a message saying
+/// whose allowance ran out and when to try again.
+#[tokio::test]
+async fn bot_tests_are_rate_limited_per_client_and_per_bot() {
+    necsus::botcall::install_crypto_provider();
+    let bot = recording_bot(|_, _| Answer::json(json!({"text": "ok"}))).await;
+    let dir = tempfile::tempdir().unwrap();
+    // 30 a minute per client (10 at once), 45 per bot (15 at once).
+    let app = Binary::start_with(
+        dir.path().join("necsus.db"),
+        free_port(),
+        &[
+            "--allow-bot-networks",
+            "127.0.0.0/8",
+            "--bot-tests-per-minute-per-client",
+            "30",
+            "--bot-tests-per-minute-per-bot",
+            "45",
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let post = |client: &'static str, path: &'static str, body: Value| {
+        let request = http
+            .post(format!("{}{path}", app.base))
+            .header("x-forwarded-for", client)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").cloned();
+            (status, retry_after, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, _, created) = post(
+        "203.0.113.1",
+        "/api/actions/bot",
+        json!({"room": "t", "name": "T", "url": bot.url("/")}),
+    )
+    .await;
+    let test = json!({"id": created["id"]});
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(post("203.0.113.1", "/api/actions/bot-test", test.clone()).await);
+    }
+    assert!(
+        statuses[..10].iter().all(|(s, ..)| *s == 200),
+        "{statuses:?}"
+    );
+    let (status, retry_after, body) = &statuses[10];
+    assert_eq!(*status, 429, "{body}");
+    assert!(retry_after.is_some(), "Retry-After");
+    assert!(
+        body["message"].as_str().unwrap().contains("by you"),
+        "{body}"
+    );
+    // Another client still may, until the bot's own allowance is spent.
+    for _ in 0..5 {
+        let (status, _, body) = post("203.0.113.2", "/api/actions/bot-test", test.clone()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _, body) = post("203.0.113.3", "/api/actions/bot-test", test.clone()).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("this bot"),
+        "{body}"
+    );
+    // Replays take from the same allowances.
+    let (status, _, body) = post(
+        "203.0.113.1",
+        "/api/actions/bot-replay",
+        json!({"call_id": 1}),
+    )
+    .await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        bot.calls().len(),
+        15,
+        "the refused ones never called the bot"
+    );
+}
