@@ -63,8 +63,8 @@ pub async fn serve(
                     Arc::clone(&store),
                     Arc::clone(&broker),
                     Arc::clone(&bot_cache),
-                    config.room_rate_limit,
-                    config.room_rate_burst,
+                    (config.room_rate_limit, config.room_rate_burst),
+                    (config.client_rate_limit, config.client_rate_burst),
                     turn_wait,
                     config.bot_calls_per_room,
                 )
@@ -94,6 +94,7 @@ pub async fn serve(
                 recorder,
                 store.max_bot_call_id().await?,
                 RoomRateLimit::new(config.room_rate_limit, config.room_rate_burst),
+                RoomRateLimit::new(config.client_rate_limit, config.client_rate_burst),
             ));
             let backend = Backend::Sqlite {
                 store: Arc::clone(&store),

@@ -234,9 +234,22 @@ impl Chat {
         }
     }
 
-    /// Takes a post from the room's rate limit; refused posts get 429, and
-    /// the first refusal of an episode is told in the room.
-    async fn admit(&self, room: &str) -> Result<(), AppError> {
+    /// Takes a post from the client's allowance, then from the room's
+    /// rate limit; refused posts get 429. A client's refusal is its own
+    /// affair; the first refusal of a room's episode is told in the room.
+    /// Requests from this machine itself (no proxy) have no client
+    /// allowance.
+    async fn admit(&self, room: &str, by: &Requester) -> Result<(), AppError> {
+        if !by.from_here
+            && let Verdict::Limited { retry_after, .. } = self.feed.admit_client(&by.client).await?
+        {
+            metrics::counter!(telemetry::CLIENTS_RATE_LIMITED).increment(1);
+            let retry_after_secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            return Err(AppError::TooManyRequests {
+                message: texts::client_rate_limited(retry_after_secs),
+                retry_after_secs,
+            });
+        }
         match self.feed.admit(room).await? {
             Verdict::Allowed => Ok(()),
             Verdict::Limited { retry_after, first } => {
@@ -292,7 +305,7 @@ impl Chat {
         ] {
             check_opt_len(field, value, l.max_url_chars)?;
         }
-        self.admit(&input.room).await?;
+        self.admit(&input.room, &input.by).await?;
         let by = input.by;
         let Inserted {
             message: stored,
@@ -479,7 +492,7 @@ impl Chat {
         self.check_room(&input.room)?;
         check_len("author", &input.author, self.limits.max_author_chars)?;
         check_opt_len("action_url", &input.action_url, self.limits.max_url_chars)?;
-        self.admit(&input.room).await?;
+        self.admit(&input.room, &input.by).await?;
         let room = &input.room;
         let room_bots = self.room_bots(room).await?;
         let Some(origin) = room_bots.iter().find(|b| b.bot.id == input.bot_id) else {

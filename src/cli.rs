@@ -24,6 +24,9 @@ struct Cli {
     serve: ServeArgs,
 }
 
+// The command line is parsed once at start; boxing the server's many flags
+// would only add an indirection to code that runs once.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server (the default).
@@ -156,6 +159,15 @@ struct ServeArgs {
     /// Posts one room accepts at once before the rate limit applies.
     #[arg(long, env = "NECSUS_ROOM_RATE_BURST", default_value_t = 120)]
     room_rate_burst: u32,
+    /// Posts per second one client may send in the long run (its address
+    /// as the access log reads it; requests from this machine itself are
+    /// exempt): checked before the room's, so a flooding client is slowed
+    /// first (0: no limit).
+    #[arg(long, env = "NECSUS_CLIENT_RATE_LIMIT", default_value_t = 5.0)]
+    client_rate_limit: f64,
+    /// Posts one client may send at once before its rate limit applies.
+    #[arg(long, env = "NECSUS_CLIENT_RATE_BURST", default_value_t = 20)]
+    client_rate_burst: u32,
     /// Bot calls kept per room for the bot-call log (0: record none).
     #[arg(long, env = "NECSUS_BOT_CALLS_PER_ROOM", default_value_t = 200)]
     bot_calls_per_room: usize,
@@ -221,6 +233,8 @@ impl ServeArgs {
                 );
             },
             room_rate_burst: self.room_rate_burst,
+            client_rate_limit: non_negative(self.client_rate_limit, "--client-rate-limit")?,
+            client_rate_burst: self.client_rate_burst,
             trusted_proxies: networks(&self.trusted_proxies, "--trusted-proxies")?,
             allow_bot_networks: networks(&self.allow_bot_networks, "--allow-bot-networks")?,
             limits: Limits {

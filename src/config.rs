@@ -74,6 +74,10 @@ pub struct Config {
     /// how many it accepts at once.
     pub room_rate_limit: f64,
     pub room_rate_burst: u32,
+    /// Posts per second one client (not on this machine) may send in the
+    /// long run (0: no limit), and how many at once.
+    pub client_rate_limit: f64,
+    pub client_rate_burst: u32,
 }
 
 /// Loopback: a reverse proxy on the same machine.
@@ -109,6 +113,8 @@ impl Default for Config {
             allow_bot_networks: Vec::new(),
             room_rate_limit: 20.0,
             room_rate_burst: 120,
+            client_rate_limit: 5.0,
+            client_rate_burst: 20,
         }
     }
 }

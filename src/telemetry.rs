@@ -19,6 +19,7 @@ pub const DB_WRITE_SECONDS: &str = "necsus_db_write_duration_seconds";
 pub const DB_WRITE_BATCH: &str = "necsus_db_write_batch_size";
 pub const ROOM_RATE_LIMIT: &str = "necsus_room_rate_limit_posts_per_second";
 pub const ROOMS_RATE_LIMITED: &str = "necsus_room_rate_limit_episodes_total";
+pub const CLIENTS_RATE_LIMITED: &str = "necsus_client_rate_limited_posts_total";
 pub const LISTENER_RESYNCS: &str = "necsus_listener_resyncs_total";
 pub const FRAMES_BY_REFERENCE: &str = "necsus_frames_by_reference_total";
 pub const NOTIFY_QUEUE_USAGE: &str = "necsus_notification_queue_usage";
@@ -77,6 +78,11 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 "Times a room started refusing posts for coming too fast"
             );
             metrics::counter!(ROOMS_RATE_LIMITED).increment(0);
+            metrics::describe_counter!(
+                CLIENTS_RATE_LIMITED,
+                "Posts refused because their client sent too fast (before the room's limit)"
+            );
+            metrics::counter!(CLIENTS_RATE_LIMITED).increment(0);
             metrics::describe_counter!(
                 LISTENER_RESYNCS,
                 "Times the PostgreSQL listener lost notifications and every subscriber resynced"

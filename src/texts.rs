@@ -254,6 +254,14 @@ pub fn bot_tests_limited(whose: &str, per_minute: f64, retry_after_secs: u64) ->
     )
 }
 
+/// A post refused by its client's own allowance.
+pub fn client_rate_limited(retry_after_secs: u64) -> String {
+    format!(
+        "You are sending messages faster than people type (a script in a loop?), so NeCSuS \
+         slows you down before it slows the room; try again in {retry_after_secs} s"
+    )
+}
+
 pub fn rate_limited(retry_after_secs: u64) -> String {
     format!(
         "This room is receiving messages too fast (a bot triggering itself, or a script in a \

@@ -1044,7 +1044,14 @@ async fn one_client_holds_at_most_sixty_four_bot_calls_in_flight() {
     let app = Binary::start_with(
         dir.path().join("necsus.db"),
         free_port(),
-        &["--allow-bot-networks", "127.0.0.0/8"],
+        // The script's hundred posts at once are what this test is about;
+        // its own posting allowance would refuse most of them first.
+        &[
+            "--allow-bot-networks",
+            "127.0.0.0/8",
+            "--client-rate-limit",
+            "0",
+        ],
     )
     .await;
     let post = |client: &'static str, path: &'static str, body: Value| {
@@ -1196,4 +1203,78 @@ async fn bot_tests_are_rate_limited_per_client_and_per_bot() {
         15,
         "the refused ones never called the bot"
     );
+}
+
+/// SPEC §8: a per-client allowance stands in front of the room's, so a
+/// script that floods a room is slowed first and people typing are not:
+/// while one client sends 300 posts at once and then two loops of 30 a
+/// second, another client's 8 posts, one every half second, are all taken.
+#[tokio::test]
+async fn a_flooding_client_is_slowed_before_the_room_is() {
+    necsus::botcall::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let app = Binary::start_with(
+        dir.path().join("necsus.db"),
+        free_port(),
+        // The server's defaults: the tests' binary otherwise starts with
+        // the room's limit off.
+        &["--room-rate-limit", "20", "--room-rate-burst", "120"],
+    )
+    .await;
+    let base = app.base.clone();
+    let post = move |client: &'static str, text: String| {
+        let base = base.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{base}/api/actions/message"))
+                .header("x-forwarded-for", client)
+                .json(&json!({"room": "lecture", "author": client, "text": text}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let script = "203.0.113.66";
+    let burst: Vec<_> = (0..300)
+        .map(|i| tokio::spawn(post(script, format!("spam {i}"))))
+        .collect();
+    let mut refused = None;
+    for b in burst {
+        let (status, body) = b.await.unwrap();
+        if status == 429 {
+            refused = Some(body);
+        }
+    }
+    let refused = refused.expect("the script was slowed");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("You are sending messages"),
+        "{refused}"
+    );
+    let loops: Vec<_> = (0..2)
+        .map(|l| {
+            let post = post.clone();
+            tokio::spawn(async move {
+                for i in 0..150 {
+                    post(script, format!("loop {l} {i}")).await;
+                    tokio::time::sleep(Duration::from_millis(33)).await;
+                }
+            })
+        })
+        .collect();
+    let mut people = Vec::new();
+    for i in 0..8 {
+        people.push(post("198.51.100.8", format!("question {i}")).await);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for l in loops {
+        l.await.unwrap();
+    }
+    for (status, body) in &people {
+        assert_eq!(*status, 200, "a person was refused: {body}");
+    }
 }

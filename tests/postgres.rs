@@ -263,6 +263,45 @@ async fn the_rate_limit_is_shared_by_the_instances() {
     assert_eq!(told, 1, "told once, whichever instance refused first");
 }
 
+/// A client's own allowance is one across the instances: spreading its
+/// posts over three instances gains it nothing.
+#[tokio::test]
+async fn a_clients_allowance_is_shared_by_the_instances() {
+    let Some(apps) = instances("a_clients_allowance_is_shared_by_the_instances", 3, |c| {
+        c.client_rate_limit = 1.0;
+        c.client_rate_burst = 5;
+    })
+    .await
+    else {
+        return;
+    };
+    let mut statuses = Vec::new();
+    for n in 0..15 {
+        let app = &apps[n % 3];
+        let response = app
+            .http
+            .post(app.url("/api/actions/message"))
+            .header("x-forwarded-for", "203.0.113.50")
+            .json(&json!({"room": format!("r{n}"), "author": "script", "text": "x"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    let accepted = statuses.iter().filter(|s| **s == 200).count();
+    assert!((5..=6).contains(&accepted), "{statuses:?}");
+    // Another client has its own.
+    let response = apps[0]
+        .http
+        .post(apps[0].url("/api/actions/message"))
+        .header("x-forwarded-for", "203.0.113.51")
+        .json(&json!({"room": "r0", "author": "ann", "text": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_listener_resyncs_and_subscribers_lose_nothing() {
     let Some(admin) = postgres_or_skip("a_lost_listener_resyncs_and_subscribers_lose_nothing")

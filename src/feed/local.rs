@@ -26,6 +26,7 @@ pub struct LocalFeed {
     last_call_id: AtomicI64,
     in_flight: Mutex<HashMap<i64, CallStart>>,
     rate_limit: Option<RoomRateLimit>,
+    client_rate_limit: Option<RoomRateLimit>,
 }
 
 impl LocalFeed {
@@ -36,6 +37,7 @@ impl LocalFeed {
         recorder: Recorder,
         last_call_id: i64,
         rate_limit: Option<RoomRateLimit>,
+        client_rate_limit: Option<RoomRateLimit>,
     ) -> LocalFeed {
         LocalFeed {
             turns: Turns::new(Arc::clone(&broker)),
@@ -45,6 +47,7 @@ impl LocalFeed {
             last_call_id: AtomicI64::new(last_call_id),
             in_flight: Mutex::new(HashMap::new()),
             rate_limit,
+            client_rate_limit,
         }
     }
 
@@ -120,6 +123,13 @@ impl Feed for LocalFeed {
     async fn admit(&self, room: &str) -> Result<Verdict, StoreError> {
         Ok(match &self.rate_limit {
             Some(limit) => limit.check(room),
+            None => Verdict::Allowed,
+        })
+    }
+
+    async fn admit_client(&self, client: &str) -> Result<Verdict, StoreError> {
+        Ok(match &self.client_rate_limit {
+            Some(limit) => limit.check(client),
             None => Verdict::Allowed,
         })
     }

@@ -86,6 +86,13 @@ pub trait Feed: Send + Sync + 'static {
     /// Takes one post from the room's rate limit.
     async fn admit(&self, room: &str) -> Result<Verdict, StoreError>;
 
+    /// Takes one post from the client's own allowance (its address as the
+    /// access log reads it), which stands in front of the room's: a client
+    /// that floods is slowed before the room is. Held in the database when
+    /// several instances share it, so spreading posts over them gains
+    /// nothing.
+    async fn admit_client(&self, client: &str) -> Result<Verdict, StoreError>;
+
     /// `Err` (saying why) while this instance may be missing events.
     fn healthy(&self) -> Result<(), String>;
 }

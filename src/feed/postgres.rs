@@ -68,6 +68,9 @@ struct Shared {
     turn_ended: Mutex<HashMap<String, Arc<Notify>>>,
     rate: f64,
     burst: f64,
+    /// Each client's allowance: posts per second, and at once.
+    client_rate: f64,
+    client_burst: f64,
     turn_ttl: Duration,
     keep_calls: usize,
 }
@@ -95,8 +98,8 @@ impl PostgresFeed {
         store: Arc<PostgresStore>,
         broker: Arc<Broker>,
         bots: Arc<BotCache>,
-        rate: f64,
-        burst: u32,
+        room_rate: (f64, u32),
+        client_rate: (f64, u32),
         turn_ttl: Duration,
         keep_calls: usize,
     ) -> Result<PostgresFeed, StoreError> {
@@ -111,8 +114,10 @@ impl PostgresFeed {
             epoch: Instant::now(),
             listening: AtomicBool::new(false),
             turn_ended: Mutex::new(HashMap::new()),
-            rate,
-            burst: f64::from(burst.max(1)),
+            rate: room_rate.0,
+            burst: f64::from(room_rate.1.max(1)),
+            client_rate: client_rate.0,
+            client_burst: f64::from(client_rate.1.max(1)),
             turn_ttl,
             keep_calls,
         });
@@ -297,6 +302,8 @@ async fn janitor(shared: Arc<Shared>) {
             "DELETE FROM calls_in_flight WHERE expires_at < now()",
             "DELETE FROM spilled_frames WHERE created < now() - interval '1 minute'",
             "DELETE FROM turns WHERE expires_at < now() - interval '1 minute'",
+            // A client's bucket is full again long before this.
+            "DELETE FROM client_rates WHERE at < now() - interval '10 minutes'",
         ];
         for sql in statements {
             let _ = sqlx::query(sql).execute(&shared.pool).await;
@@ -499,6 +506,51 @@ impl Feed for PostgresFeed {
         .bind(room)
         .bind(tokens)
         .bind(limiting)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(verdict)
+    }
+
+    async fn admit_client(&self, client: &str) -> Result<Verdict, StoreError> {
+        let (rate, burst) = (self.shared.client_rate, self.shared.client_burst);
+        if rate <= 0.0 {
+            return Ok(Verdict::Allowed);
+        }
+        let mut tx = self.shared.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO client_rates (client, tokens, at) VALUES ($1, $2, clock_timestamp()) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(client)
+        .bind(burst)
+        .execute(&mut *tx)
+        .await?;
+        // The bucket refilled since it was last used.
+        let mut tokens: f64 = sqlx::query(
+            "SELECT least($2, tokens + greatest(0, extract(epoch FROM clock_timestamp() - at))::float8 * $3) \
+             FROM client_rates WHERE client = $1 FOR UPDATE",
+        )
+        .bind(client)
+        .bind(burst)
+        .bind(rate)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let verdict = if tokens >= 1.0 {
+            tokens -= 1.0;
+            Verdict::Allowed
+        } else {
+            Verdict::Limited {
+                retry_after: Duration::from_secs_f64((1.0 - tokens) / rate),
+                first: false,
+            }
+        };
+        sqlx::query(
+            "UPDATE client_rates SET tokens = $2, at = clock_timestamp() WHERE client = $1",
+        )
+        .bind(client)
+        .bind(tokens)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -323,17 +323,17 @@ impl Binary {
     }
 
     /// Starts it with more flags, and waits until it answers.
+    /// The room's rate limit is off unless `flags` set it.
     pub async fn start_with(db: impl AsRef<std::ffi::OsStr>, port: u16, flags: &[&str]) -> Binary {
+        let room_limit_off: &[&str] = if flags.contains(&"--room-rate-limit") {
+            &[]
+        } else {
+            &["--room-rate-limit", "0"]
+        };
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_necsus"))
-            .args([
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--log",
-                "warn",
-                "--room-rate-limit",
-                "0",
-                "--db",
-            ])
+            .args(["--bind", &format!("127.0.0.1:{port}"), "--log", "warn"])
+            .args(room_limit_off)
+            .arg("--db")
             .arg(db)
             .args(flags)
             .stdout(std::process::Stdio::null())
