@@ -77,6 +77,16 @@ pub struct Replay {
     pub history: History,
 }
 
+/// A 429 that says to try again after `retry_after` (whole seconds, at
+/// least one), in the words `message` gives for that many seconds.
+fn too_many(retry_after: std::time::Duration, message: impl FnOnce(u64) -> String) -> AppError {
+    let retry_after_secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    AppError::TooManyRequests {
+        message: message(retry_after_secs),
+        retry_after_secs,
+    }
+}
+
 /// Allowances for bot tests and replays (per client, per bot) from their
 /// rates a minute; each bucket holds a third of a minute's worth at once.
 fn test_limits((per_client, per_bot): (f64, f64)) -> Option<(RoomRateLimit, RoomRateLimit)> {
@@ -116,6 +126,23 @@ impl History {
             self.after = p.last_id;
         }
         Ok(page)
+    }
+}
+
+/// What a person's turn answers: their message, or a form they submitted
+/// (to its target).
+#[derive(Clone, Copy)]
+enum Asked<'a> {
+    Message(&'a Message, &'a Requester),
+    Form(&'a FormSubmission, &'a Target),
+}
+
+impl Asked<'_> {
+    fn room(&self) -> &str {
+        match self {
+            Asked::Message(stored, _) => &stored.room,
+            Asked::Form(input, _) => &input.room,
+        }
     }
 }
 
@@ -244,11 +271,7 @@ impl Chat {
             && let Verdict::Limited { retry_after, .. } = self.feed.admit_client(&by.client).await?
         {
             metrics::counter!(telemetry::CLIENTS_RATE_LIMITED).increment(1);
-            let retry_after_secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            return Err(AppError::TooManyRequests {
-                message: texts::client_rate_limited(retry_after_secs),
-                retry_after_secs,
-            });
+            return Err(too_many(retry_after, texts::client_rate_limited));
         }
         match self.feed.admit(room).await? {
             Verdict::Allowed => Ok(()),
@@ -260,11 +283,7 @@ impl Chat {
                     let text = texts::room_rate_limited(rate, burst);
                     self.post_system(room, text).await?;
                 }
-                let retry_after_secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-                Err(AppError::TooManyRequests {
-                    message: texts::rate_limited(retry_after_secs),
-                    retry_after_secs,
-                })
+                Err(too_many(retry_after, texts::rate_limited))
             }
         }
     }
@@ -334,7 +353,7 @@ impl Chat {
             }
             // Boxed: most posts take no turn, and need not carry its state.
             Admission::First(turn) => {
-                Box::pin(self.take_turn(&stored, turn, true, &by)).await?;
+                Box::pin(self.take_turn(Asked::Message(&stored, &by), turn, true)).await?;
             }
             // Queued behind the run: its turn is taken by a task of its own,
             // so this request never waits on a bot that may be waiting on
@@ -343,7 +362,10 @@ impl Chat {
                 let chat = Arc::clone(self);
                 let message = stored.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = chat.take_turn(&message, turn, false, &by).await {
+                    if let Err(e) = chat
+                        .take_turn(Asked::Message(&message, &by), turn, false)
+                        .await
+                    {
                         tracing::warn!(room = %message.room, error = %e, "a queued turn failed");
                     }
                 });
@@ -361,16 +383,23 @@ impl Chat {
     /// waits for the rest of the run. Returns the last reply.
     async fn take_turn(
         &self,
-        stored: &Message,
+        asked: Asked<'_>,
         mut turn: Ticket,
         first: bool,
-        by: &Requester,
     ) -> Result<Option<Message>, AppError> {
-        let room = stored.room.clone();
+        let room = asked.room();
         let now = turn
-            .start(self.turn_wait, async || self.conversation_now(&room).await)
+            .start(self.turn_wait, async || self.conversation_now(room).await)
             .await;
-        let left = self.answer(stored, now, Some(&mut turn), by).await?;
+        let left = match asked {
+            Asked::Message(stored, by) => self.answer(stored, now, Some(&mut turn), by).await?,
+            Asked::Form(input, target) => {
+                if let Some(id) = target.id {
+                    turn.serving(id, &target.name);
+                }
+                self.answer_form(input, target.clone(), now).await?
+            }
+        };
         // The next turn follows the state this one's reply left.
         let wait_run = first.then_some(self.turn_wait);
         turn.finish(left.as_ref().and_then(Conversation::after), wait_run)
@@ -526,40 +555,20 @@ impl Chat {
             Admission::AtOnce(now) => {
                 Box::pin(self.answer_form(&input, target, now)).await?;
             }
-            Admission::First(turn) => Box::pin(self.form_turn(input, target, turn, true)).await?,
+            Admission::First(turn) => {
+                Box::pin(self.take_turn(Asked::Form(&input, &target), turn, true)).await?;
+            }
             Admission::Queued(turn) => {
                 let chat = Arc::clone(self);
                 tokio::spawn(async move {
                     let room = input.room.clone();
-                    if let Err(e) = chat.form_turn(input, target, turn, false).await {
+                    let asked = Asked::Form(&input, &target);
+                    if let Err(e) = chat.take_turn(asked, turn, false).await {
                         tracing::warn!(%room, error = %e, "a queued form turn failed");
                     }
                 });
             }
         }
-        Ok(())
-    }
-
-    /// A form's turn in the room's conversation: like a message's.
-    async fn form_turn(
-        &self,
-        input: FormSubmission,
-        target: Target,
-        mut turn: Ticket,
-        first: bool,
-    ) -> Result<(), AppError> {
-        let now = turn
-            .start(self.turn_wait, async || {
-                self.conversation_now(&input.room).await
-            })
-            .await;
-        if let Some(id) = target.id {
-            turn.serving(id, &target.name);
-        }
-        let left = self.answer_form(&input, target, now).await?;
-        let wait_run = first.then_some(self.turn_wait);
-        turn.finish(left.as_ref().and_then(Conversation::after), wait_run)
-            .await;
         Ok(())
     }
 
@@ -857,12 +866,10 @@ impl Chat {
             return Ok(());
         };
         let (per_client, per_bot) = self.bot_test_rates;
-        let refused = |whose: &str, per_minute: f64, retry_after: std::time::Duration| {
-            let retry_after_secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            AppError::TooManyRequests {
-                message: texts::bot_tests_limited(whose, per_minute, retry_after_secs),
-                retry_after_secs,
-            }
+        let refused = |whose: &str, per_minute: f64, retry_after| {
+            too_many(retry_after, |secs| {
+                texts::bot_tests_limited(whose, per_minute, secs)
+            })
         };
         if let Verdict::Limited { retry_after, .. } = clients.check(&by.client) {
             return Err(refused("you", per_client, retry_after));

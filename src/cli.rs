@@ -209,10 +209,12 @@ impl ServeArgs {
             bot_tests_per_minute_per_client: non_negative(
                 self.bot_tests_per_minute_per_client,
                 "--bot-tests-per-minute-per-client",
+                "tests a minute",
             )?,
             bot_tests_per_minute_per_bot: non_negative(
                 self.bot_tests_per_minute_per_bot,
                 "--bot-tests-per-minute-per-bot",
+                "tests a minute",
             )?,
             reply_bytes_in_flight: if self.max_reply_bytes_in_flight >= self.bot_max_reply_bytes {
                 self.max_reply_bytes_in_flight
@@ -225,15 +227,17 @@ impl ServeArgs {
             },
             shutdown_grace: seconds(self.shutdown_grace, "shutdown-grace")?,
             bot_calls_per_room: self.bot_calls_per_room,
-            room_rate_limit: if self.room_rate_limit.is_finite() && self.room_rate_limit >= 0.0 {
-                self.room_rate_limit
-            } else {
-                return Err(
-                    "--room-rate-limit must be a non-negative number of posts per second".into(),
-                );
-            },
+            room_rate_limit: non_negative(
+                self.room_rate_limit,
+                "--room-rate-limit",
+                "posts per second",
+            )?,
             room_rate_burst: self.room_rate_burst,
-            client_rate_limit: non_negative(self.client_rate_limit, "--client-rate-limit")?,
+            client_rate_limit: non_negative(
+                self.client_rate_limit,
+                "--client-rate-limit",
+                "posts per second",
+            )?,
             client_rate_burst: self.client_rate_burst,
             trusted_proxies: networks(&self.trusted_proxies, "--trusted-proxies")?,
             allow_bot_networks: networks(&self.allow_bot_networks, "--allow-bot-networks")?,
@@ -252,12 +256,13 @@ impl ServeArgs {
     }
 }
 
-/// `value` if it is a finite number of at least 0.
-fn non_negative(value: f64, flag: &str) -> Result<f64, String> {
+/// `value` if it is a finite number of at least 0 (of `unit`, for the
+/// error).
+fn non_negative(value: f64, flag: &str, unit: &str) -> Result<f64, String> {
     if value.is_finite() && value >= 0.0 {
         Ok(value)
     } else {
-        Err(format!("{flag} must be a non-negative number"))
+        Err(format!("{flag} must be a non-negative number of {unit}"))
     }
 }
 

@@ -35,22 +35,17 @@ impl BotNetworks {
     /// Whether a call may connect to `ip`; `local`: the call is local (see
     /// the module), so this machine's loopback is allowed too.
     pub fn permits(&self, ip: IpAddr, local: bool) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
+        // `::ffff:a.b.c.d` is the IPv4 address a.b.c.d.
+        let ip = ip.to_canonical();
         is_public(ip) || self.allowed.iter().any(|n| n.contains(&ip)) || (local && ip.is_loopback())
     }
 }
 
 /// Whether `ip` is on the public internet.
 pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_v4(v4),
-            None => is_public_v6(v6),
-        },
+        IpAddr::V6(v6) => is_public_v6(v6),
     }
 }
 

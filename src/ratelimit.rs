@@ -66,19 +66,33 @@ impl RoomRateLimit {
         });
         bucket.tokens = (bucket.tokens + bucket.refill(now, self.rate)).min(self.burst);
         bucket.updated = now;
-        if bucket.tokens >= self.burst {
-            bucket.limiting = false;
-        }
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Verdict::Allowed;
-        }
-        let first = !bucket.limiting;
-        bucket.limiting = true;
-        Verdict::Limited {
-            retry_after: Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate),
-            first,
-        }
+        take(
+            &mut bucket.tokens,
+            &mut bucket.limiting,
+            self.burst,
+            self.rate,
+        )
+    }
+}
+
+/// Takes one post from a token bucket that holds `tokens` (refilled up to
+/// now, at most `burst`) and refills at `rate` a second; `limiting` says
+/// whether an episode of refusals is under way. Updates both and returns
+/// the verdict: an episode ends once the bucket is full again. Shared by
+/// every bucket, wherever it is kept (memory here, a database row).
+pub fn take(tokens: &mut f64, limiting: &mut bool, burst: f64, rate: f64) -> Verdict {
+    if *tokens >= burst {
+        *limiting = false;
+    }
+    if *tokens >= 1.0 {
+        *tokens -= 1.0;
+        return Verdict::Allowed;
+    }
+    let first = !*limiting;
+    *limiting = true;
+    Verdict::Limited {
+        retry_after: Duration::from_secs_f64((1.0 - *tokens) / rate),
+        first,
     }
 }
 

@@ -270,12 +270,17 @@ struct Student {
 }
 
 impl Student {
-    fn remote(base: &str) -> Student {
+    /// A student at `address`, behind the proxy.
+    fn at(base: &str, address: &'static str) -> Student {
         Student {
             http: reqwest::Client::new(),
             base: base.to_owned(),
-            forwarded_for: Some("203.0.113.7"),
+            forwarded_for: Some(address),
         }
+    }
+
+    fn remote(base: &str) -> Student {
+        Student::at(base, "203.0.113.7")
     }
 
     fn on_the_server(base: &str) -> Student {
@@ -285,14 +290,42 @@ impl Student {
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+    /// POSTs `body`; the status, the `Retry-After` header and the answer.
+    async fn send(&self, path: &str, body: &Value) -> (u16, Option<String>, Value) {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(body);
         if let Some(address) = self.forwarded_for {
             request = request.header("x-forwarded-for", address);
         }
         let response = request.send().await.expect("the server answers");
-        assert_eq!(response.status(), 200, "{path} {body}");
-        response.json().await.unwrap()
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (status, retry_after, response.json().await.unwrap())
+    }
+
+    /// POSTs `body`, which must be taken; the answer.
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, _, answer) = self.send(path, &body).await;
+        assert_eq!(status, 200, "{path} {body}: {answer}");
+        answer
+    }
+
+    /// The room's messages after `since` (every one: -1).
+    async fn messages(&self, room: &str, since: i64) -> Vec<Value> {
+        let url = format!("{}/api/messages?room={room}&since={since}", self.base);
+        let listed: Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        listed.as_array().unwrap().clone()
     }
 
     async fn add_bot(&self, room: &str, url: &str) -> Value {
@@ -308,20 +341,7 @@ impl Student {
                 json!({"room": room, "author": "eve", "text": "probe"}),
             )
             .await;
-        let url = format!(
-            "{}/api/messages?room={room}&since={}",
-            self.base, user["id"]
-        );
-        let listed: Value = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        listed.as_array().unwrap().clone()
+        self.messages(room, user["id"].as_i64().unwrap()).await
     }
 }
 
@@ -1054,38 +1074,25 @@ async fn one_client_holds_at_most_sixty_four_bot_calls_in_flight() {
         ],
     )
     .await;
-    let post = |client: &'static str, path: &'static str, body: Value| {
-        let base = app.base.clone();
-        async move {
-            let response = reqwest::Client::new()
-                .post(format!("{base}{path}"))
-                .header("x-forwarded-for", client)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200, "{path} {body}");
-            response.json::<Value>().await.unwrap()
-        }
-    };
-    let script = "203.0.113.9";
+    let script = std::sync::Arc::new(Student::at(&app.base, "203.0.113.9"));
+    let ann = Student::at(&app.base, "203.0.113.10");
     for i in 0..100 {
         let bot =
             json!({"room": format!("flood{i}"), "name": "Slow", "url": url, "responds_to": "^go"});
-        post(script, "/api/actions/bot", bot).await;
+        script.post("/api/actions/bot", bot).await;
     }
     let bot = json!({"room": "other", "name": "Slow", "url": url, "responds_to": "^go"});
-    post("203.0.113.10", "/api/actions/bot", bot).await;
+    ann.post("/api/actions/bot", bot).await;
     let flood: Vec<_> = (0..100)
         .map(|i| {
+            let script = std::sync::Arc::clone(&script);
             let message = json!({"room": format!("flood{i}"), "author": "bot", "text": "go"});
-            tokio::spawn(post(script, "/api/actions/message", message))
+            tokio::spawn(async move { script.post("/api/actions/message", message).await })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
-    post(
-        "203.0.113.10",
+    ann.post(
         "/api/actions/message",
         json!({"room": "other", "author": "ann", "text": "go"}),
     )
@@ -1108,17 +1115,9 @@ async fn one_client_holds_at_most_sixty_four_bot_calls_in_flight() {
     );
     // Every one of the script's calls was made in the end (waiting for a
     // place, not refused).
-    let http = reqwest::Client::new();
     for i in 0..100 {
-        let listed: Value = http
-            .get(format!("{}/api/messages?room=flood{i}", app.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(listed[1]["text"], "done", "flood{i}: {listed:#}");
+        let listed = script.messages(&format!("flood{i}"), -1).await;
+        assert_eq!(listed[1]["text"], "done", "flood{i}: {listed:#?}");
     }
 }
 
@@ -1144,18 +1143,8 @@ async fn bot_tests_are_rate_limited_per_client_and_per_bot() {
         ],
     )
     .await;
-    let http = reqwest::Client::new();
-    let post = |client: &'static str, path: &'static str, body: Value| {
-        let request = http
-            .post(format!("{}{path}", app.base))
-            .header("x-forwarded-for", client)
-            .json(&body);
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            let retry_after = response.headers().get("retry-after").cloned();
-            (status, retry_after, response.json::<Value>().await.unwrap())
-        }
+    let post = async |client: &'static str, path: &str, body: Value| {
+        Student::at(&app.base, client).send(path, &body).await
     };
     let (_, _, created) = post(
         "203.0.113.1",
@@ -1223,17 +1212,11 @@ async fn a_flooding_client_is_slowed_before_the_room_is() {
     .await;
     let base = app.base.clone();
     let post = move |client: &'static str, text: String| {
-        let base = base.clone();
+        let student = Student::at(&base, client);
         async move {
-            let response = reqwest::Client::new()
-                .post(format!("{base}/api/actions/message"))
-                .header("x-forwarded-for", client)
-                .json(&json!({"room": "lecture", "author": client, "text": text}))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
+            let message = json!({"room": "lecture", "author": client, "text": text});
+            let (status, _, body) = student.send("/api/actions/message", &message).await;
+            (status, body)
         }
     };
     let script = "203.0.113.66";

@@ -252,16 +252,8 @@ impl BotCaller {
     /// POSTs `body` (JSON) to `url` and validates the reply.
     #[tracing::instrument(level = "debug", skip(self, body))]
     pub async fn call(&self, url: &str, body: &[u8], reach: Reach) -> Exchange {
-        let mut exchange = Exchange {
-            result: Err(BotFailure::NoUrl),
-            status: None,
-            content_type: None,
-            content_length: None,
-            body: Vec::new(),
-            redirects: Vec::new(),
-            budget: None,
-            waiting_for_budget: false,
-        };
+        // Filled in as the exchange goes (`NoUrl` until it has begun).
+        let mut exchange = Exchange::failed(BotFailure::NoUrl);
         // The time limit covers the whole exchange, body included; what
         // arrived before it ran out stays in `exchange`.
         let limited =

@@ -485,20 +485,7 @@ impl Feed for PostgresFeed {
         .await?;
         let mut tokens: f64 = row.try_get(0)?;
         let mut limiting: bool = row.try_get(1)?;
-        if tokens >= burst {
-            limiting = false;
-        }
-        let verdict = if tokens >= 1.0 {
-            tokens -= 1.0;
-            Verdict::Allowed
-        } else {
-            let first = !limiting;
-            limiting = true;
-            Verdict::Limited {
-                retry_after: Duration::from_secs_f64((1.0 - tokens) / rate),
-                first,
-            }
-        };
+        let verdict = crate::ratelimit::take(&mut tokens, &mut limiting, burst, rate);
         sqlx::query(
             "UPDATE rooms SET rate_tokens = $2, rate_at = clock_timestamp(), rate_limiting = $3 \
              WHERE name = $1",
@@ -537,15 +524,9 @@ impl Feed for PostgresFeed {
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
-        let verdict = if tokens >= 1.0 {
-            tokens -= 1.0;
-            Verdict::Allowed
-        } else {
-            Verdict::Limited {
-                retry_after: Duration::from_secs_f64((1.0 - tokens) / rate),
-                first: false,
-            }
-        };
+        // A client is not told of episodes: only its own refusals.
+        let mut limiting = true;
+        let verdict = crate::ratelimit::take(&mut tokens, &mut limiting, burst, rate);
         sqlx::query(
             "UPDATE client_rates SET tokens = $2, at = clock_timestamp() WHERE client = $1",
         )

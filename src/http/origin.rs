@@ -26,12 +26,7 @@ impl FromRequestParts<AppState> for Requester {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(peer)| *peer);
-        let loopback_peer = peer.is_some_and(|peer| match peer.ip() {
-            std::net::IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
-            v4 => v4.is_loopback(),
-        });
+        let loopback_peer = peer.is_some_and(|peer| peer.ip().to_canonical().is_loopback());
         let forwarded = ["x-forwarded-for", "forwarded", "x-real-ip"]
             .iter()
             .any(|h| parts.headers.contains_key(*h));

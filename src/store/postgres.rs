@@ -264,24 +264,8 @@ impl PostgresStore {
             conversations.insert(name, conversation);
         }
         let mut changed: BTreeSet<String> = BTreeSet::new();
-        // The run of turns under way in each room, if any (one query for
-        // the batch; updated as this batch registers turns).
-        let running_rows = sqlx::query(
-            "SELECT room, run_start, (array_agg(author))[1], max(run_seq) FROM turns \
-             WHERE room = ANY($1) AND NOT done AND expires_at > now() GROUP BY room, run_start",
-        )
-        .bind(&names)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut turn_runs: HashMap<String, Run> = HashMap::new();
-        for row in &running_rows {
-            let run = Run {
-                start: row.try_get(1)?,
-                author: row.try_get(2)?,
-                queued: usize::try_from(row.try_get::<i32, _>(3)?).unwrap_or(0),
-            };
-            turn_runs.insert(row.try_get(0)?, run);
-        }
+        // One query for the batch; updated as this batch registers turns.
+        let mut turn_runs = running_runs(&mut tx, &names).await?;
         let mut outcomes = Vec::with_capacity(ops.len());
         let mut payloads = Vec::with_capacity(ops.len() + 1);
         let count = ops
@@ -512,6 +496,31 @@ pub(crate) async fn register_turn_row(
     Ok(registered)
 }
 
+/// The run of turns under way in each of `rooms` that has one (their rows
+/// are locked already).
+async fn running_runs(
+    tx: &mut Transaction<'_, Postgres>,
+    rooms: &[String],
+) -> Result<HashMap<String, Run>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT room, run_start, (array_agg(author))[1], max(run_seq) FROM turns \
+         WHERE room = ANY($1) AND NOT done AND expires_at > now() GROUP BY room, run_start",
+    )
+    .bind(rooms)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut runs = HashMap::new();
+    for row in &rows {
+        let run = Run {
+            start: row.try_get(1)?,
+            author: row.try_get(2)?,
+            queued: usize::try_from(row.try_get::<i32, _>(3)?).unwrap_or(0),
+        };
+        runs.insert(row.try_get(0)?, run);
+    }
+    Ok(runs)
+}
+
 /// Registers the turn of a form `author` submitted in `room` (see
 /// `turns`): under the room's lock, as a message's turn is, with an id
 /// from the message sequence so it queues in commit order. Returns what
@@ -532,22 +541,7 @@ pub(crate) async fn register_form_turn(
         .bind(room)
         .execute(&mut *tx)
         .await?;
-    let mut runs = HashMap::new();
-    let row = sqlx::query(
-        "SELECT run_start, (array_agg(author))[1], max(run_seq) FROM turns \
-         WHERE room = $1 AND NOT done AND expires_at > now() GROUP BY run_start",
-    )
-    .bind(room)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(row) = row {
-        let run = Run {
-            start: row.try_get(0)?,
-            author: row.try_get(1)?,
-            queued: usize::try_from(row.try_get::<i32, _>(2)?).unwrap_or(0),
-        };
-        runs.insert(room.to_owned(), run);
-    }
+    let mut runs = running_runs(&mut tx, &[room.to_owned()]).await?;
     let id = take_ids(&mut tx, 1).await?[0];
     let registered = register_turn_row(&mut tx, room, id, author, now, &mut runs, ttl).await?;
     tx.commit().await?;
