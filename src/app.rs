@@ -132,6 +132,8 @@ pub async fn serve(
                 config.bot_tests_per_minute_per_client,
                 config.bot_tests_per_minute_per_bot,
             ),
+            max_messages_per_post: config.max_messages_per_post,
+            failure_notice_gap: config.failure_notice_gap,
         },
     ));
     drop(feed);
@@ -154,6 +156,13 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "NeCSuS is listening");
     }
+    // Without TCP_NODELAY, a streamed answer's last small write waits for
+    // the client's delayed ACK: 40 ms on every history read.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

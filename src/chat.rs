@@ -13,7 +13,9 @@ use crate::botcall::{BotCaller, BotFailure, Exchange, Reach};
 use crate::broker::{Broker, Subscription};
 use crate::calllimits::CallLimits;
 use crate::calllog::{CallLog, FinishedCall};
+use crate::cascade::{Cascade, Cascades};
 use crate::config::Limits;
+use crate::episodes::{Cause, FailureEpisodes};
 use crate::error::AppError;
 use crate::feed::Feed;
 use crate::matcher::{BotCache, CompiledBot, PatternError};
@@ -50,6 +52,11 @@ pub struct Requester {
     /// from a trusted proxy): whose share of bot calls in flight a call
     /// takes (see `calllimits`).
     pub client: String,
+    /// The post and everything it causes (see `cascade`).
+    pub cascade: Arc<Cascade>,
+    /// How deep in the cascade the request is: 0 for a person's, one more
+    /// than the post whose bot call sent it.
+    pub depth: u32,
 }
 
 /// A form in a bot's message, submitted from the browser.
@@ -99,6 +106,10 @@ fn test_limits((per_client, per_bot): (f64, f64)) -> Option<(RoomRateLimit, Room
 /// How long a bot call waits for a place among the calls in flight before
 /// it is given up (see `calllimits`).
 const CALL_PLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// When a bot's post refused for its cascade (see `cascade`) may try again:
+/// by then the message that caused it has long been answered.
+const CASCADE_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long the health check waits for the database.
 const HEALTH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -186,6 +197,8 @@ pub struct Chat {
     bot_tests: Option<(RoomRateLimit, RoomRateLimit)>,
     /// Their rates, per minute, for the refusal's message.
     bot_test_rates: (f64, f64),
+    cascades: Cascades,
+    episodes: FailureEpisodes,
 }
 
 /// A person's message as stored.
@@ -204,6 +217,11 @@ pub struct ChatSettings {
     pub rate_limit: (f64, u32),
     /// Bot tests and replays a minute, per client and per bot (0: none).
     pub bot_tests_per_minute: (f64, f64),
+    /// Messages one post may cause (0: no bound; see `cascade`).
+    pub max_messages_per_post: u32,
+    /// A bot's failures of one kind closer together than this are told
+    /// once (see `episodes`).
+    pub failure_notice_gap: std::time::Duration,
 }
 
 fn check_len(field: &str, value: &str, limit: usize) -> Result<(), AppError> {
@@ -258,7 +276,15 @@ impl Chat {
             call_limits,
             bot_tests: test_limits(settings.bot_tests_per_minute),
             bot_test_rates: settings.bot_tests_per_minute,
+            cascades: Cascades::new(settings.max_messages_per_post),
+            episodes: FailureEpisodes::new(settings.failure_notice_gap),
         }
+    }
+
+    /// The cascades of this instance, for the HTTP layer to tell which one
+    /// a request belongs to.
+    pub fn cascades(&self) -> &Cascades {
+        &self.cascades
     }
 
     /// Takes a post from the client's allowance, then from the room's
@@ -324,6 +350,13 @@ impl Chat {
         ] {
             check_opt_len(field, value, l.max_url_chars)?;
         }
+        // A bot's call that came straight back joins its cascade, which
+        // must still have room for it.
+        let by = &input.by;
+        if by.depth > 0 && (!by.cascade.may_cause() || by.depth > crate::cascade::MAX_DEPTH) {
+            let budget = by.cascade.budget();
+            return Err(too_many(CASCADE_RETRY, |_| texts::cascade_refused(budget)));
+        }
         self.admit(&input.room, &input.by).await?;
         let by = input.by;
         let Inserted {
@@ -344,6 +377,9 @@ impl Chat {
                 ..NewMessage::default()
             })
             .await?;
+        if by.depth > 0 {
+            by.cascade.caused_one();
+        }
 
         match admission {
             // No turn: answered now, with the room's conversation as it
@@ -433,6 +469,9 @@ impl Chat {
         if let Some(turn) = turn {
             turn.serving(bot.id, &bot.name);
         }
+        if self.cascade_spent(&stored.room, by).await? {
+            return Ok(None);
+        }
         let payload = BotRequest::new(
             json!({
                 "room": stored.room,
@@ -478,9 +517,13 @@ impl Chat {
                     let pattern = compiled.bot.responds_to.as_deref().unwrap_or_default();
                     let text = texts::pattern_failure(&compiled.bot.name, pattern, &error);
                     last = Some(self.post_system(&stored.room, text).await?);
+                    self.caused(&stored.room, by).await;
                     continue;
                 }
             };
+            if self.cascade_spent(&stored.room, by).await? {
+                break;
+            }
             let payload = BotRequest::new(
                 json!({
                     "room": stored.room,
@@ -511,7 +554,7 @@ impl Chat {
         by: &Requester,
     ) -> Result<Option<Message>, AppError> {
         let call = self.call(room, target, payload, activation, by).await?;
-        self.store_result(room, target, call).await
+        self.store_result(room, target, call, by).await
     }
 
     /// Sends a submitted form to the bot its action points at and stores
@@ -584,6 +627,9 @@ impl Chat {
         let room = &input.room;
         let room_bots = self.room_bots(room).await?;
         let state = in_conversation(now, &room_bots).map(|(_, state)| state);
+        if self.cascade_spent(room, &input.by).await? {
+            return Ok(None);
+        }
         let payload = BotRequest::new(
             json!({
                 "room": room,
@@ -617,7 +663,7 @@ impl Chat {
                 _ => tracing::warn!(room, "room full: no (Auto) bot for the conversation"),
             }
         }
-        self.store_result(room, &target, call).await
+        self.store_result(room, &target, call, &input.by).await
     }
 
     #[tracing::instrument(skip_all, fields(room = %input.room))]
@@ -773,7 +819,13 @@ impl Chat {
         // A place among the calls in flight first (see `calllimits`).
         let wait = self.caller.timeout().min(CALL_PLACE_WAIT);
         let exchange = match self.call_limits.enter(room, &by.client, wait).await {
-            Ok(_place) => self.caller.call(&target.url, &payload.body, reach).await,
+            Ok(_place) => {
+                let cascade = self.cascades.header(&by.cascade, by.depth);
+                let body = &payload.body;
+                self.caller
+                    .call(&target.url, body, reach, Some(&cascade))
+                    .await
+            }
             Err(crowded) => Exchange::failed(BotFailure::Crowded(crowded)),
         };
         let elapsed = started.elapsed();
@@ -810,6 +862,7 @@ impl Chat {
         room: &str,
         target: &Target,
         call: FinishedCall,
+        by: &Requester,
     ) -> Result<Option<Message>, AppError> {
         let (message, error) = match &call.exchange.result {
             Ok(reply) => {
@@ -832,6 +885,16 @@ impl Chat {
             Err(failure) => {
                 let url = call.exchange.final_url(&target.url);
                 let text = texts::bot_failure(&target.name, url, failure);
+                let cause = Cause {
+                    outcome: failure.outcome(),
+                    status: failure.status(),
+                };
+                if !self.episodes.should_tell(room, &target.url, cause) {
+                    // Told already in this episode: the log has the call.
+                    let record = self.calls.finish(call, target.id, Some(text));
+                    self.calls.keep(record).await;
+                    return Ok(None);
+                }
                 (system_message(room, text.clone()), Some(text))
             }
         };
@@ -839,11 +902,37 @@ impl Chat {
         let stored = self.writer.insert(message).await;
         if let Ok(inserted) = &stored {
             record.message_id = Some(inserted.message.id);
+            self.caused(room, by).await;
         }
         // Subscribers hear that the call finished even if its message could
         // not be stored.
         self.calls.keep(record).await;
         stored.map(|inserted| Some(inserted.message))
+    }
+
+    /// Counts a message a post caused: against its cascade, and in the
+    /// room's and its client's posting budgets (see `ratelimit::charge`).
+    async fn caused(&self, room: &str, by: &Requester) {
+        by.cascade.caused_one();
+        let client = (!by.from_here).then_some(by.client.as_str());
+        if let Err(e) = self.feed.charge(room, client, 1).await {
+            // The message is stored; only the budget misses one.
+            tracing::warn!(room, error = %e.0, "could not charge a caused message");
+        }
+    }
+
+    /// True when the post's cascade may cause no more messages (see
+    /// `cascade`); the room is told the first time.
+    async fn cascade_spent(&self, room: &str, by: &Requester) -> Result<bool, AppError> {
+        if by.cascade.may_cause() {
+            return Ok(false);
+        }
+        if by.cascade.first_to_tell() {
+            let budget = by.cascade.budget();
+            tracing::warn!(room, budget, "a post caused as many messages as one may");
+            self.post_system(room, texts::cascade_spent(budget)).await?;
+        }
+        Ok(true)
     }
 
     /// Records a call that posted nothing (a test, a replay).

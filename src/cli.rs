@@ -168,6 +168,15 @@ struct ServeArgs {
     /// Posts one client may send at once before its rate limit applies.
     #[arg(long, env = "NECSUS_CLIENT_RATE_BURST", default_value_t = 20)]
     client_rate_burst: u32,
+    /// Messages one post may cause in all: bot replies, failure notices,
+    /// and posts bots make straight back into this server for it (0: no
+    /// bound). Beyond, no more bots are called for it and the room is told.
+    #[arg(long, env = "NECSUS_MAX_MESSAGES_PER_POST", default_value_t = 200)]
+    max_messages_per_post: u32,
+    /// Seconds within which a bot's repeated failures of one kind are told
+    /// once (each call is still in the bot-call log).
+    #[arg(long, env = "NECSUS_FAILURE_NOTICE_GAP", default_value_t = 3.0)]
+    failure_notice_gap: f64,
     /// Bot calls kept per room for the bot-call log (0: record none).
     #[arg(long, env = "NECSUS_BOT_CALLS_PER_ROOM", default_value_t = 200)]
     bot_calls_per_room: usize,
@@ -239,6 +248,8 @@ impl ServeArgs {
                 "posts per second",
             )?,
             client_rate_burst: self.client_rate_burst,
+            max_messages_per_post: self.max_messages_per_post,
+            failure_notice_gap: seconds(self.failure_notice_gap, "failure-notice-gap")?,
             trusted_proxies: networks(&self.trusted_proxies, "--trusted-proxies")?,
             allow_bot_networks: networks(&self.allow_bot_networks, "--allow-bot-networks")?,
             limits: Limits {

@@ -78,6 +78,12 @@ pub struct Config {
     /// long run (0: no limit), and how many at once.
     pub client_rate_limit: f64,
     pub client_rate_burst: u32,
+    /// Messages one post may cause, bot replies and notices included
+    /// (0: no bound; see `cascade`).
+    pub max_messages_per_post: u32,
+    /// A bot's failures of one kind closer together than this are told
+    /// once (see `episodes`).
+    pub failure_notice_gap: Duration,
 }
 
 /// Loopback: a reverse proxy on the same machine.
@@ -115,6 +121,8 @@ impl Default for Config {
             room_rate_burst: 120,
             client_rate_limit: 5.0,
             client_rate_burst: 20,
+            max_messages_per_post: 200,
+            failure_notice_gap: Duration::from_secs(3),
         }
     }
 }

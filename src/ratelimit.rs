@@ -53,26 +53,42 @@ impl RoomRateLimit {
 
     /// Takes one post from the room's bucket.
     pub fn check(&self, room: &str) -> Verdict {
+        self.with_bucket(room, |bucket, burst, rate| {
+            take(&mut bucket.tokens, &mut bucket.limiting, burst, rate)
+        })
+    }
+
+    /// Takes `n` messages a post caused (bot replies, notices) from the
+    /// bucket without refusing them: the bucket may go into debt, down to
+    /// minus a burst, and later posts wait until it is repaid.
+    pub fn charge(&self, room: &str, n: u32) {
+        self.with_bucket(room, |bucket, burst, _| {
+            bucket.tokens = charge(bucket.tokens, n, burst);
+        });
+    }
+
+    fn with_bucket<T>(&self, key: &str, f: impl FnOnce(&mut Bucket, f64, f64) -> T) -> T {
         let now = Instant::now();
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
         if rooms.len() > PRUNE_ABOVE {
             let (rate, burst) = (self.rate, self.burst);
             rooms.retain(|_, b| b.tokens + b.refill(now, rate) < burst);
         }
-        let bucket = rooms.entry(room.to_owned()).or_insert(Bucket {
+        let bucket = rooms.entry(key.to_owned()).or_insert(Bucket {
             tokens: self.burst,
             updated: now,
             limiting: false,
         });
         bucket.tokens = (bucket.tokens + bucket.refill(now, self.rate)).min(self.burst);
         bucket.updated = now;
-        take(
-            &mut bucket.tokens,
-            &mut bucket.limiting,
-            self.burst,
-            self.rate,
-        )
+        f(bucket, self.burst, self.rate)
     }
+}
+
+/// A bucket holding `tokens` after `n` caused messages are charged to it:
+/// never below minus `burst`, so a debt is repaid within two bursts' time.
+pub fn charge(tokens: f64, n: u32, burst: f64) -> f64 {
+    (tokens - f64::from(n)).max(-burst)
 }
 
 /// Takes one post from a token bucket that holds `tokens` (refilled up to
@@ -122,6 +138,12 @@ mod tests {
         ));
         // Other rooms are not affected.
         assert_eq!(limit.check("other"), Verdict::Allowed);
+        // Caused messages put a room in debt, down to minus a burst.
+        limit.charge("third", 100);
+        assert!(matches!(
+            limit.check("third"),
+            Verdict::Limited { retry_after, .. } if retry_after.as_secs_f64() > 3.9
+        ));
         assert!(RoomRateLimit::new(0.0, 10).is_none());
     }
 }

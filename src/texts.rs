@@ -262,6 +262,28 @@ pub fn client_rate_limited(retry_after_secs: u64) -> String {
     )
 }
 
+/// The room's notice, once per post, that what the post caused reached the
+/// bound (see `cascade`).
+pub fn cascade_spent(budget: u32) -> String {
+    format!(
+        "One message has already caused {budget} others here (bot replies, and posts bots made \
+         in answer), the most one message may cause, so NeCSuS called no more bots for it. Is a \
+         bot's URL this server's own API, or does a bot post messages that trigger bots again? \
+         Point it at your bot's own server, or make its messages not match."
+    )
+}
+
+/// The answer to a bot's post that came back from a call whose message
+/// already caused as many messages as one may.
+pub fn cascade_refused(budget: u32) -> String {
+    format!(
+        "This post comes from a bot call made for a message that has already caused {budget} \
+         others (the most one message may cause), or from a chain of bot calls back into this \
+         server too long to follow, so it is not posted. A bot's URL should be its own \
+         server, not this server's API."
+    )
+}
+
 pub fn rate_limited(retry_after_secs: u64) -> String {
     format!(
         "This room is receiving messages too fast (a bot triggering itself, or a script in a \

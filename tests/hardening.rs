@@ -380,7 +380,14 @@ async fn bots_cannot_reach_the_servers_machine_or_private_networks() {
     let app = Binary::start_with(
         dir.path().join("necsus.db"),
         free_port(),
-        &["--allow-bot-networks", "127.0.0.2/32"],
+        // One student probes many rooms at once here, faster than the
+        // posting allowance (with what the probes cause) would let them.
+        &[
+            "--allow-bot-networks",
+            "127.0.0.2/32",
+            "--client-rate-limit",
+            "0",
+        ],
     )
     .await;
     let eve = Student::remote(&app.base);
@@ -1260,4 +1267,186 @@ async fn a_flooding_client_is_slowed_before_the_room_is() {
     for (status, body) in &people {
         assert_eq!(*status, 200, "a person was refused: {body}");
     }
+}
+
+/// Waits until `room` has had no new message for `quiet` (at most 90 s);
+/// every message after `since`.
+async fn settled(student: &Student, room: &str, since: i64, quiet: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut seen = student.messages(room, since).await;
+    let mut calm_since = Instant::now();
+    while Instant::now() < deadline && calm_since.elapsed() < quiet {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = student.messages(room, since).await;
+        if now.len() != seen.len() {
+            calm_since = Instant::now();
+        }
+        seen = now;
+    }
+    seen
+}
+
+fn system_texts(messages: &[Value]) -> Vec<&str> {
+    messages
+        .iter()
+        .filter(|m| m["kind"] == "system")
+        .filter_map(|m| m["text"].as_str())
+        .collect()
+}
+
+/// §3: twenty bots whose URL is this server's own post endpoint (a tutor
+/// allowed loopback) turn one post into a bounded number of messages, with
+/// the rate limits on (the server's defaults) and with them off, where the
+/// per-post bound alone holds. The room works again afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_post_cannot_multiply_into_thousands_of_messages() {
+    necsus::botcall::install_crypto_provider();
+    for limits in [
+        &["--room-rate-limit", "20", "--room-rate-burst", "120"][..],
+        &["--room-rate-limit", "0", "--client-rate-limit", "0"][..],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut flags = vec!["--allow-bot-networks", "127.0.0.0/8"];
+        flags.extend_from_slice(limits);
+        let app = Binary::start_with(dir.path().join("necsus.db"), port, &flags).await;
+        let student = Student::remote(&app.base);
+        let own_api = format!("{}/api/actions/message", app.base);
+        for i in 0..20 {
+            let bot = json!({"room": "amp", "name": format!("Echo{i}"), "url": own_api,
+                             "responds_to": "echo"});
+            student.post("/api/actions/bot", bot).await;
+        }
+        let started = Instant::now();
+        let (status, _, user) = student
+            .send(
+                "/api/actions/message",
+                &json!({"room": "amp", "author": "mallory", "text": "echo"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{user}");
+        let after = settled(
+            &student,
+            "amp",
+            user["id"].as_i64().unwrap(),
+            Duration::from_secs(3),
+        )
+        .await;
+        let notices = system_texts(&after);
+        eprintln!(
+            "{limits:?}: {} messages caused, {} notices, settled after {:?}",
+            after.len(),
+            notices.len(),
+            started.elapsed()
+        );
+        assert!(
+            after.len() <= 400,
+            "one post caused {} messages",
+            after.len()
+        );
+        assert!(after.len() >= 20, "the bots were called: {after:?}");
+        // Repeated failures are told once per episode, not per call.
+        assert!(notices.len() <= 30, "{notices:#?}");
+        if limits.contains(&"0") {
+            // No rate limit stopped it: the per-post bound did, once.
+            let spent = notices
+                .iter()
+                .filter(|t| t.contains("the most one message may cause"));
+            assert_eq!(spent.count(), 1, "{notices:#?}");
+        }
+        // The room and the school keep working.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (status, _, answer) = Student::at(&app.base, "198.51.100.9")
+            .send(
+                "/api/actions/message",
+                &json!({"room": "other", "author": "ann", "text": "hello"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+}
+
+/// §3: a bot's replies count in the room's posting budget, so a room whose
+/// posts each cause several replies is slowed sooner.
+#[tokio::test]
+async fn bot_replies_count_in_the_rooms_budget() {
+    necsus::botcall::install_crypto_provider();
+    let bot = raw_bot(|mut stream| async move {
+        let body = br#"{"text": "hi"}"#;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(head.as_bytes()).await;
+        let _ = stream.write_all(body).await;
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--room-rate-limit", "0.5", "--room-rate-burst", "6"];
+    let app = Binary::start_with(dir.path().join("necsus.db"), free_port(), &flags).await;
+    let here = Student::on_the_server(&app.base);
+    for i in 0..4 {
+        let bot =
+            json!({"room": "busy", "name": format!("Hi{i}"), "url": bot, "responds_to": "hi"});
+        here.post("/api/actions/bot", bot).await;
+    }
+    let say = |text: &str| json!({"room": "busy", "author": "ann", "text": text});
+    // One post (1) and its four replies (4) leave one of six.
+    here.post("/api/actions/message", say("hi")).await;
+    assert_eq!(here.messages("busy", -1).await.len(), 5);
+    here.post("/api/actions/message", say("no bots")).await;
+    let (status, retry_after, answer) = here.send("/api/actions/message", &say("again")).await;
+    assert_eq!(status, 429, "replies were not counted: {answer}");
+    assert!(retry_after.is_some());
+    // A room without bots takes as many posts as its burst.
+    for i in 0..6 {
+        here.post(
+            "/api/actions/message",
+            json!({"room": "quiet", "author": "ann", "text": i.to_string()}),
+        )
+        .await;
+    }
+}
+
+/// §3: a bot that keeps failing the same way in quick succession is told
+/// once; each call is still in the bot-call log; once the failures are
+/// further apart than the gap, or the bot has answered, it is told again.
+#[tokio::test]
+async fn repeated_failure_notices_collapse_into_one_per_episode() {
+    necsus::botcall::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--failure-notice-gap", "1.5"];
+    let app = Binary::start_with(dir.path().join("necsus.db"), free_port(), &flags).await;
+    let here = Student::on_the_server(&app.base);
+    let down = format!("http://127.0.0.1:{}/", free_port());
+    let bot = json!({"room": "r", "name": "Down", "url": down, "responds_to": "."});
+    here.post("/api/actions/bot", bot).await;
+    let say = |text: &str| json!({"room": "r", "author": "ann", "text": text});
+    for i in 0..10 {
+        here.post("/api/actions/message", say(&format!("quick {i}")))
+            .await;
+    }
+    let all = here.messages("r", -1).await;
+    let notices = system_texts(&all);
+    assert_eq!(notices.len(), 1, "{notices:#?}");
+    assert!(notices[0].contains("Down"), "{notices:#?}");
+    let log: Value = here
+        .http
+        .get(format!("{}/api/bot-calls?room=r", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let calls = log.as_array().unwrap();
+    assert_eq!(calls.len(), 10, "{log}");
+    assert!(
+        calls.iter().all(|c| c["outcome"] == "cannot_connect"),
+        "{log}"
+    );
+    // A person typing slower than the gap is told each time.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    here.post("/api/actions/message", say("later")).await;
+    assert_eq!(system_texts(&here.messages("r", -1).await).len(), 2);
 }

@@ -4,6 +4,7 @@
 //! same run (a trivial handler on the same stack, raw SQLite inserts).
 //! Every loop is bounded in count and in time.
 
+pub mod attack;
 pub mod ceiling;
 pub mod client;
 pub mod cpu;

@@ -11,7 +11,7 @@ use necsus_bench::report::Reporter;
 #[command(
     name = "necsus-bench",
     about = "Benchmarks a running NeCSuS server on this machine",
-    after_help = "Scenarios: post, history, bot, recording, fanout, catchup, memory, ceiling, all;\n\
+    after_help = "Scenarios: post, history, bot, recording, fanout, catchup, memory, ceiling, attack, all;\n\
                   scaleout (with --postgres and/or --instances).\n\
                   One JSON line per measurement goes to stdout, a table to stderr."
 )]

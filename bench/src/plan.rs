@@ -11,7 +11,7 @@ use crate::client::Server;
 use crate::cpu::{self, CpuMeter, WithCpu};
 use crate::report::Reporter;
 use crate::stats::median;
-use crate::{fanout, memory, post, recording};
+use crate::{attack, fanout, memory, post, recording};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -29,6 +29,7 @@ pub struct Plan {
     pub fanout_rate: f64,
     pub connections: Vec<usize>,
     pub sqlite_rows: usize,
+    pub attack: attack::Sizes,
     /// The `necsus-bench` executable that serves the trivial handler;
     /// `None` is this program.
     pub trivial_exe: Option<std::path::PathBuf>,
@@ -50,6 +51,7 @@ impl Plan {
             fanout_rate: 20.0,
             connections: vec![1000, 5000, 10_000],
             sqlite_rows: 200_000,
+            attack: attack::Sizes::FULL,
             trivial_exe: None,
         }
     }
@@ -69,6 +71,12 @@ impl Plan {
             fanout_rate: 40.0,
             connections: vec![50],
             sqlite_rows: 500,
+            attack: attack::Sizes {
+                bots: 5,
+                attackers: 2,
+                chars: 5_000,
+                calls: 4,
+            },
             trivial_exe: None,
         }
     }
@@ -80,7 +88,7 @@ const FANOUT_CEILING_ROUNDS: usize = 3;
 
 const FANOUT_FAULTS: &str = "fanout: messages lost, duplicated or out of order";
 
-pub const SCENARIOS: [&str; 8] = [
+pub const SCENARIOS: [&str; 9] = [
     "post",
     "history",
     "bot",
@@ -89,6 +97,7 @@ pub const SCENARIOS: [&str; 8] = [
     "catchup",
     "memory",
     "ceiling",
+    "attack",
 ];
 
 /// Runs one scenario (or `all`) against `server`. `compare` is a second
@@ -429,6 +438,45 @@ pub async fn run(
                 out.emit("recording", &r, row);
                 if broken {
                     return Err("recording scenario: wrong payloads or missing replies".into());
+                }
+            }
+        }
+    }
+
+    // Last: the large replies' memory is measured against what the process
+    // holds by then (run `attack` alone on a fresh server for the figure).
+    if wants("attack") {
+        let r = attack::pattern(server, &prefix, d, plan.attack).await?;
+        let row = format!(
+            "quiet room p99: post {:.1} ms, read {:.1} ms; under the pattern attack ({} bots, {} x {} chars): post {:.1} ms, read {:.1} ms (attack posts p50 {:.0} ms)",
+            r.quiet_post.p99_ms,
+            r.quiet_read.p99_ms,
+            r.bots,
+            r.attackers,
+            r.attack_chars,
+            r.attacked_post.p99_ms,
+            r.attacked_read.p99_ms,
+            r.attack_posts.p50_ms,
+        );
+        out.emit("attack", &r, row);
+        match pid {
+            None => out.note("attack     large replies skipped: pass --pid of the server process"),
+            Some(pid) => {
+                let r = attack::replies(server, &prefix, pid, plan.attack).await?;
+                let row = format!(
+                    "{} calls at once, {} B gzip = {:.1} MiB decoded each: RSS grew {:.0} MiB (from {} KiB), {} answered in {:.1} s",
+                    r.calls,
+                    r.compressed_bytes,
+                    r.decoded_bytes as f64 / 1048576.0,
+                    r.grew_mib,
+                    r.rss_before_kib,
+                    r.answered,
+                    r.seconds
+                );
+                let missing = r.answered < r.calls;
+                out.emit("attack", &r, row);
+                if missing {
+                    return Err("attack scenario: a large reply was not answered".into());
                 }
             }
         }

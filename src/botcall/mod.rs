@@ -80,6 +80,14 @@ pub enum BotFailure {
 
 impl BotFailure {
     /// A short machine-readable name for logs and metrics.
+    /// The HTTP status a bot answered with, for an error status.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            BotFailure::Status { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
     pub fn outcome(&self) -> &'static str {
         match self {
             BotFailure::NoUrl => "no_url",
@@ -156,6 +164,13 @@ pub struct BotReply {
     pub js: Option<String>,
     /// Present and non-null: the conversation carries on.
     pub state: Option<State>,
+}
+
+/// What a call sends: the JSON body, and the cascade it is made for.
+#[derive(Clone, Copy)]
+struct Outgoing<'a> {
+    body: &'a [u8],
+    cascade: Option<&'a str>,
 }
 
 /// Whether a call is local (see `netguard`): its bot was saved from this
@@ -249,16 +264,25 @@ impl BotCaller {
         self.timeout
     }
 
-    /// POSTs `body` (JSON) to `url` and validates the reply.
+    /// POSTs `body` (JSON) to `url` and validates the reply; `cascade`,
+    /// when given, goes in the `X-Necsus-Cascade` header (see `cascade`).
     #[tracing::instrument(level = "debug", skip(self, body))]
-    pub async fn call(&self, url: &str, body: &[u8], reach: Reach) -> Exchange {
+    pub async fn call(
+        &self,
+        url: &str,
+        body: &[u8],
+        reach: Reach,
+        cascade: Option<&str>,
+    ) -> Exchange {
         // Filled in as the exchange goes (`NoUrl` until it has begun).
         let mut exchange = Exchange::failed(BotFailure::NoUrl);
         // The time limit covers the whole exchange, body included; what
         // arrived before it ran out stays in `exchange`.
-        let limited =
-            tokio::time::timeout(self.timeout, self.exchange(url, body, reach, &mut exchange))
-                .await;
+        let limited = tokio::time::timeout(
+            self.timeout,
+            self.exchange(url, Outgoing { body, cascade }, reach, &mut exchange),
+        )
+        .await;
         let seconds = self.timeout.as_secs_f64();
         exchange.result = match limited {
             Ok(result) => result,
@@ -289,7 +313,7 @@ impl BotCaller {
     async fn post(
         &self,
         url: &url::Url,
-        body: &[u8],
+        Outgoing { body, cascade }: Outgoing<'_>,
         reach: Reach,
     ) -> Result<reqwest::Response, BotFailure> {
         let clients = match reach {
@@ -297,11 +321,15 @@ impl BotCaller {
             Reach::Local => &self.local,
         };
         let send = |client: &reqwest::Client| {
-            client
+            let request = client
                 .post(url.clone())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.to_vec())
-                .send()
+                .header(reqwest::header::CONTENT_TYPE, "application/json");
+            match cascade {
+                Some(id) => request.header(crate::cascade::HEADER, id),
+                None => request,
+            }
+            .body(body.to_vec())
+            .send()
         };
         match send(&clients.pooled).await {
             Ok(response) => Ok(response),
@@ -316,7 +344,7 @@ impl BotCaller {
     async fn exchange(
         &self,
         url: &str,
-        body: &[u8],
+        body: Outgoing<'_>,
         reach: Reach,
         seen: &mut Exchange,
     ) -> Result<BotReply, BotFailure> {

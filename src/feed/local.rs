@@ -134,6 +134,16 @@ impl Feed for LocalFeed {
         })
     }
 
+    async fn charge(&self, room: &str, client: Option<&str>, n: u32) -> Result<(), StoreError> {
+        if let Some(limit) = &self.rate_limit {
+            limit.charge(room, n);
+        }
+        if let (Some(limit), Some(client)) = (&self.client_rate_limit, client) {
+            limit.charge(client, n);
+        }
+        Ok(())
+    }
+
     fn healthy(&self) -> Result<(), String> {
         Ok(())
     }

@@ -93,6 +93,11 @@ pub trait Feed: Send + Sync + 'static {
     /// nothing.
     async fn admit_client(&self, client: &str) -> Result<Verdict, StoreError>;
 
+    /// Charges `n` messages a post caused (bot replies, notices) to the
+    /// room's rate limit and, unless `None`, to the allowance of the
+    /// client who posted, without refusing them (see `ratelimit::charge`).
+    async fn charge(&self, room: &str, client: Option<&str>, n: u32) -> Result<(), StoreError>;
+
     /// `Err` (saying why) while this instance may be missing events.
     fn healthy(&self) -> Result<(), String>;
 }

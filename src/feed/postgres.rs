@@ -538,6 +538,41 @@ impl Feed for PostgresFeed {
         Ok(verdict)
     }
 
+    async fn charge(&self, room: &str, client: Option<&str>, n: u32) -> Result<(), StoreError> {
+        let shared = &self.shared;
+        // Refilled to now, less what was caused, never below minus a burst
+        // (as `ratelimit::charge`); one statement each, so no lock is held.
+        if shared.rate > 0.0 {
+            sqlx::query(
+                "UPDATE rooms SET rate_tokens = greatest(-$2, least($2, coalesce(rate_tokens, $2) + \
+                     greatest(0, extract(epoch FROM clock_timestamp() - coalesce(rate_at, clock_timestamp())))::float8 * $3) - $4), \
+                     rate_at = clock_timestamp() \
+                 WHERE name = $1",
+            )
+            .bind(room)
+            .bind(shared.burst)
+            .bind(shared.rate)
+            .bind(f64::from(n))
+            .execute(&shared.pool)
+            .await?;
+        }
+        if let Some(client) = client.filter(|_| shared.client_rate > 0.0) {
+            sqlx::query(
+                "UPDATE client_rates SET tokens = greatest(-$2, least($2, tokens + \
+                     greatest(0, extract(epoch FROM clock_timestamp() - at))::float8 * $3) - $4), \
+                     at = clock_timestamp() \
+                 WHERE client = $1",
+            )
+            .bind(client)
+            .bind(shared.client_burst)
+            .bind(shared.client_rate)
+            .bind(f64::from(n))
+            .execute(&shared.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
     fn healthy(&self) -> Result<(), String> {
         let silent_ms = self.shared.epoch.elapsed().as_millis() as i64
             - self.shared.heard.load(Ordering::Relaxed);

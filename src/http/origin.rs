@@ -4,7 +4,9 @@
 //! machine: its peer is a loopback address and it carries no forwarding
 //! header, so it did not come through a reverse proxy (Caddy always adds
 //! `X-Forwarded-For`). Only such requests may have bots on this machine
-//! called (see `netguard`).
+//! called (see `netguard`). And the cascade it belongs to: a post a bot
+//! call made straight back to this server joins the one of the message
+//! that caused it (see `cascade`).
 
 use std::net::SocketAddr;
 
@@ -30,9 +32,16 @@ impl FromRequestParts<AppState> for Requester {
         let forwarded = ["x-forwarded-for", "forwarded", "x-real-ip"]
             .iter()
             .any(|h| parts.headers.contains_key(*h));
+        let cascade = parts
+            .headers
+            .get(crate::cascade::HEADER)
+            .and_then(|v| v.to_str().ok());
+        let (cascade, depth) = state.chat.cascades().of(cascade);
         Ok(Requester {
             from_here: loopback_peer && !forwarded,
             client: client_address(peer, &parts.headers, &state.config.trusted_proxies),
+            cascade,
+            depth,
         })
     }
 }
