@@ -1,4 +1,4 @@
-//! Bounds on bot calls in flight on this instance (SPEC §8): server-wide,
+//! Bounds on bot calls in flight on this instance (docs/contract.md §8): server-wide,
 //! per room and per client (the address that asked, as the access log
 //! reads it). A call takes a place in all three before it goes out and
 //! waits, a bounded time, while any is full; so one script cannot hold the

@@ -558,7 +558,7 @@ impl Chat {
     }
 
     /// Sends a submitted form to the bot its action points at and stores
-    /// the reply (SPEC §5).
+    /// the reply (docs/contract.md §5).
     #[tracing::instrument(level = "debug", skip_all, fields(room = %input.room, bot_id = input.bot_id))]
     pub async fn submit_form(self: &Arc<Self>, input: FormSubmission) -> Result<(), AppError> {
         self.check_room(&input.room)?;
@@ -948,7 +948,7 @@ impl Chat {
     }
 
     /// Takes one bot test or replay from the client's and the bot's
-    /// allowances (SPEC §8): they make the server call a bot on demand, so
+    /// allowances (docs/contract.md §8): they make the server call a bot on demand, so
     /// a script cannot make it call one without end.
     fn test_limit(&self, by: &Requester, bot_id: Option<i64>) -> Result<(), AppError> {
         let Some((clients, bots)) = &self.bot_tests else {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Size limits on what clients may store (SPEC §3; documented in api.yaml).
+/// Size limits on what clients may store (docs/contract.md §3; documented in api.yaml).
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_body_bytes: usize,

@@ -3,7 +3,8 @@
 //! Rooms hold messages; a posted message is matched against every bot of
 //! its room, matching bots are called over HTTP one after another, and their
 //! replies are posted back. Every change is pushed to the room's browsers
-//! over a websocket. See `SPEC.md` for the behaviour contract.
+//! over a websocket. See `docs/contract.md` for the behaviour contract
+//! and `docs/architecture.md` for the map of this crate.
 
 pub mod app;
 pub mod backup;

@@ -1,4 +1,4 @@
-//! Deciding which bots a message activates (SPEC §4): Python's
+//! Deciding which bots a message activates (docs/contract.md §4): Python's
 //! `re.search(pattern, text, re.IGNORECASE)`, or for a bot without a
 //! pattern `re.search(re.escape(name), text, re.IGNORECASE)`. Patterns are
 //! parsed by `pyre` (Python's syntax, errors, case rules and classes) and

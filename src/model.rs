@@ -1,12 +1,12 @@
 //! The records NeCSuS keeps and sends: messages, bots, and the events of a
-//! room's stream. Their JSON shapes are the API's (SPEC §2, §6).
+//! room's stream. Their JSON shapes are the API's (docs/contract.md §2, §6).
 
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::botcall::pyjson::{self, PyValue};
 
-/// A conversation's state exactly as the bot sent it (SPEC §5): what the
+/// A conversation's state exactly as the bot sent it (docs/contract.md §5): what the
 /// bot gets back is what Python's `json.loads` read from its reply, so
 /// integers keep every digit and `NaN`/`Infinity` survive. Browsers and the
 /// API get standard JSON, with non-finite numbers as `null`.
@@ -144,7 +144,7 @@ impl NewMessage {
 }
 
 /// Where a room's conversation stands: the bot and state of its newest
-/// message, when that message is a bot's and carries state (SPEC §5).
+/// message, when that message is a bot's and carries state (docs/contract.md §5).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conversation {
     pub bot_id: i64,
@@ -264,7 +264,7 @@ pub struct BotCall {
     /// The start of the response body as text.
     pub response_body: Option<String>,
     pub response_truncated: bool,
-    /// "ok", or which failure of SPEC §4.
+    /// "ok", or which failure of docs/contract.md §4.
     pub outcome: String,
     /// The system message posted for a failure (HTML).
     pub error: Option<String>,

@@ -1,4 +1,4 @@
-//! Which addresses bot calls may reach (SPEC §8, on by default): public
+//! Which addresses bot calls may reach (docs/contract.md §8, on by default): public
 //! internet addresses; networks a tutor allowed (`--allow-bot-networks`);
 //! and this machine's loopback, only for a call that is local (its bot was
 //! saved from this machine and the call was asked for from this machine,

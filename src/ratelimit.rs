@@ -1,4 +1,4 @@
-//! The per-room rate limit (SPEC §7): a room that receives posts faster
+//! The per-room rate limit (docs/contract.md §7): a room that receives posts faster
 //! than people type (a bot that posts back into its own room and triggers
 //! itself, a script in a loop) is slowed with 429 and `Retry-After`, and
 //! told once per episode; other rooms never notice.

@@ -1,4 +1,4 @@
-//! Turn-taking in a room's conversation (SPEC §5 [better]). While a room is
+//! Turn-taking in a room's conversation (docs/contract.md §5 [better]). While a room is
 //! in a stateful conversation, the person the bot is answering takes turns:
 //! each of their messages is sent to the conversation's bot only after the
 //! previous turn's reply was stored, and follows the state that reply left.
@@ -15,7 +15,7 @@
 //!   messages are answered at once too, so a bot that posts as the person
 //!   it answers cannot feed itself for ever.
 //!
-//! Why no request can hang on a bot (SPEC §5): a queued turn is taken in a
+//! Why no request can hang on a bot (docs/contract.md §5): a queued turn is taken in a
 //! task of its own, and the request that posted the message is answered
 //! once it is stored. Only the request that started the run answers its
 //! turn itself, and it then waits (at most the turn wait) for the run to

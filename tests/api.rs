@@ -1,4 +1,4 @@
-//! The HTTP API of SPEC §3: routes, status codes, JSON errors, headers.
+//! The HTTP API of docs/contract.md §3: routes, status codes, JSON errors, headers.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! The HTTP client as bots see it (SPEC §4): a pooled connection the bot's
+//! The HTTP client as bots see it (docs/contract.md §4): a pooled connection the bot's
 //! server closed is retried once on a fresh one and never reported as a
 //! wrong URL; redirects keep the POST and show in the bot-call log.
 //! (tests/python_bots.rs checks the same against real Flask and gunicorn.)

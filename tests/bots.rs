@@ -1,4 +1,4 @@
-//! The bot engine of SPEC §4: matching, payloads, sequential activation,
+//! The bot engine of docs/contract.md §4: matching, payloads, sequential activation,
 //! reply validation and every student-facing failure message.
 
 mod common;

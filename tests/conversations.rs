@@ -1,4 +1,4 @@
-//! Stateful conversations and forms (SPEC §5).
+//! Stateful conversations and forms (docs/contract.md §5).
 
 mod common;
 

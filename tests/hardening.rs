@@ -353,7 +353,7 @@ fn refused(after: &[Value]) -> bool {
             .is_some_and(|t| t.contains("refused to call") && t.contains("--allow-bot-networks"))
 }
 
-/// SPEC §8: by default no bot call reaches the server's own machine or a
+/// docs/contract.md §8: by default no bot call reaches the server's own machine or a
 /// private network, whatever the spelling of the address, through a name
 /// that resolves there, or through a redirect; the refusal says why and
 /// what a tutor can do; nothing of an internal answer is readable.
@@ -857,7 +857,7 @@ fn peak_rss(pid: u32) -> u64 {
     kb * 1024
 }
 
-/// SPEC §8: however many bots answer at once with large replies, the reply
+/// docs/contract.md §8: however many bots answer at once with large replies, the reply
 /// bytes held together stay within the budget (64 MiB by default): sixty
 /// calls to bots that each send 8 KB of gzip (8 MiB decoded) and hold the
 /// last bytes for 4 s take the real binary's peak memory up by at most
@@ -940,7 +940,7 @@ async fn sixty_large_compressed_replies_at_once_stay_within_the_memory_budget() 
     assert!(grew <= 256 << 20, "peak RSS grew by {} MiB", grew >> 20);
 }
 
-/// SPEC §4: no pattern stalls the server. Two bots whose pattern,
+/// docs/contract.md §4: no pattern stalls the server. Two bots whose pattern,
 /// `(?=[\s\S]*z)a`, is short and valid but takes quadratic time on a long
 /// message, and four 60,000-character posts at once into their room: every
 /// post is answered, each slow bot is reported once (not on every
@@ -1041,7 +1041,7 @@ async fn an_expensive_pattern_stalls_no_other_room() {
     assert!(cheap.calls().iter().all(|c| c.path == "/cheap"));
 }
 
-/// SPEC §8: one client holds at most 64 bot calls in flight (the rest
+/// docs/contract.md §8: one client holds at most 64 bot calls in flight (the rest
 /// wait for a place), and another client's call is not held up by them.
 #[tokio::test]
 async fn one_client_holds_at_most_sixty_four_bot_calls_in_flight() {
@@ -1128,7 +1128,7 @@ async fn one_client_holds_at_most_sixty_four_bot_calls_in_flight() {
     }
 }
 
-/// SPEC §8: bot tests and replays make the server call a bot on demand, so
+/// docs/contract.md §8: bot tests and replays make the server call a bot on demand, so
 /// they are rate-limited per client and per bot, with a message saying
 /// whose allowance ran out and when to try again.
 #[tokio::test]
@@ -1201,7 +1201,7 @@ async fn bot_tests_are_rate_limited_per_client_and_per_bot() {
     );
 }
 
-/// SPEC §8: a per-client allowance stands in front of the room's, so a
+/// docs/contract.md §8: a per-client allowance stands in front of the room's, so a
 /// script that floods a room is slowed first and people typing are not:
 /// while one client sends 300 posts at once and then two loops of 30 a
 /// second, another client's 8 posts, one every half second, are all taken.

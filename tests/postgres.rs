@@ -1,5 +1,5 @@
-//! Several instances on one PostgreSQL database (SPEC §7, design
-//! `scale-out.md`): every rule holds whichever instance a request reaches.
+//! Several instances on one PostgreSQL database (docs/contract.md §7,
+//! docs/postgres.md): every rule holds whichever instance a request reaches.
 //! Needs a PostgreSQL cluster (`NECSUS_TEST_POSTGRES`, which
 //! `tests/run-all.sh` sets up); without it these print a loud SKIPPING
 //! line, and under CI they fail.

@@ -1,5 +1,5 @@
 //! NeCSuS against real Python bots (tests/pybots/app.py served by Flask's
-//! development server or gunicorn): SPEC §4's promise that bots behave the way
+//! development server or gunicorn): docs/contract.md §4's promise that bots behave the way
 //! their Python authors expect, checked against Python itself.
 //!
 //! Needs python3 with flask, gunicorn, brotli and requests (tests/run-all.sh installs
@@ -528,7 +528,7 @@ async fn note_posting_bot(bots: &PyBots, same_author: bool) -> (Binary, tempfile
     (app, dir)
 }
 
-/// SPEC §5: a conversation bot whose helper posts a note into the room
+/// docs/contract.md §5: a conversation bot whose helper posts a note into the room
 /// while it answers is answered at once, as on the original: the note is
 /// shown, the turn's reply follows, the note is not fed back to the bot,
 /// and the conversation goes on. (Before turn-taking was by author, the

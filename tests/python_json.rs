@@ -1,5 +1,5 @@
 //! Bot replies read as CPython's `json.loads(body_bytes)` reads them
-//! (SPEC §4): generated bodies (valid and broken JSON, NaN and Infinity,
+//! (docs/contract.md §4): generated bodies (valid and broken JSON, NaN and Infinity,
 //! big integers, floats, escapes and lone surrogates, duplicate keys,
 //! UTF-8 with and without BOM, UTF-16 and UTF-32) compared with the real
 //! thing in a Python process beside the test.

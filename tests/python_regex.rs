@@ -1,7 +1,7 @@
 //! Bot matching compared with the real thing: CPython's
 //! `re.search(pattern, text, re.IGNORECASE).groupdict()`, run in a Python
 //! process beside the test, on generated Python-syntax patterns and
-//! multilingual texts (SPEC §4). Plus the Unicode tables the translation is
+//! multilingual texts (docs/contract.md §4). Plus the Unicode tables the translation is
 //! built from, checked against the same CPython, and the student-visible
 //! examples through the HTTP API.
 

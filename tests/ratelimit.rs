@@ -1,4 +1,4 @@
-//! Rooms protect themselves (SPEC §7): a bot that posts into its own room
+//! Rooms protect themselves (docs/contract.md §7): a bot that posts into its own room
 //! and triggers itself, or a script in a loop, is slowed with 429 and
 //! `Retry-After` and told once in the room; other rooms never notice; a
 //! room of people posting at once is never bothered.

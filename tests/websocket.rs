@@ -1,4 +1,4 @@
-//! The room stream of SPEC §6: connect-time replay, live events, clears,
+//! The room stream of docs/contract.md §6: connect-time replay, live events, clears,
 //! exactly-once ordering under concurrent posting, and lagging subscribers.
 
 mod common;

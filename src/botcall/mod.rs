@@ -1,6 +1,6 @@
 //! Calling a student's bot: one shared pooled HTTP client, a POST with a JSON
 //! body, a total time limit, a cap on the reply size, and validation of the
-//! reply into the fields NeCSuS keeps (SPEC §4). Failures are classified so
+//! reply into the fields NeCSuS keeps (docs/contract.md §4). Failures are classified so
 //! `texts` can explain each one to the student.
 //!
 //! The client behaves like the ones bots are used to (Python's `requests`,
@@ -505,7 +505,7 @@ fn string_field(obj: &[(String, PyValue)], key: &str) -> Option<String> {
     }
 }
 
-/// Validates a bot's reply body (SPEC §4), read as Python's `json.loads`
+/// Validates a bot's reply body (docs/contract.md §4), read as Python's `json.loads`
 /// reads it. A `room` key is ignored: a bot cannot post into other rooms.
 pub fn parse_reply(body: &[u8]) -> Result<BotReply, BotFailure> {
     if body.is_empty() {

@@ -10,7 +10,7 @@
 //!   announced with NOTIFY in their own transaction, and one listener per
 //!   instance publishes everything, its own writes included, in commit
 //!   order; calls in flight, turns and the rate limit live in the
-//!   database (design: `design/scale-out.md`).
+//!   database (design: `docs/postgres.md`).
 
 pub mod local;
 pub mod postgres;

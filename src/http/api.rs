@@ -1,4 +1,4 @@
-//! The JSON API under `/api` (SPEC §3): each handler reads its input, calls
+//! The JSON API under `/api` (docs/contract.md §3): each handler reads its input, calls
 //! one use case and shapes the answer.
 
 use axum::body::{Body, Bytes};

@@ -1,4 +1,4 @@
-//! The room stream `/ws/{room}?since=ID` (SPEC §6). One task per socket:
+//! The room stream `/ws/{room}?since=ID` (docs/contract.md §6). One task per socket:
 //! the replay first, then one loop waiting on the room's subscription and
 //! on the browser; whichever ends the loop decides the close frame.
 //!

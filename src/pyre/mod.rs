@@ -1,4 +1,4 @@
-//! Python's `re` syntax and semantics (SPEC §4). Students write patterns
+//! Python's `re` syntax and semantics (docs/contract.md §4). Students write patterns
 //! for `re.search(p, text, re.IGNORECASE)`; this module parses them as
 //! `Lib/re/_parser.py` (CPython 3.11) does, with the same errors, into a
 //! tree (`tree::Node`) that `engine` runs with CPython's own semantics

@@ -1,7 +1,7 @@
 //! The PostgreSQL store, shared by any number of NeCSuS instances
 //! (`--db postgres://…`). SQL is built with sea-query's PostgreSQL builder;
 //! the schema is `migrations/postgres`. Every write transaction follows
-//! the rules of `design/scale-out.md`: make sure the rooms it touches have
+//! the rules of `docs/postgres.md`: make sure the rooms it touches have
 //! a row, lock those rows in name order, only then take message ids (from a
 //! sequence with CACHE 1), so within a room id order is commit order; and
 //! announce every change with NOTIFY in the same transaction, which
