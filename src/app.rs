@@ -180,14 +180,18 @@ pub async fn serve(
     }
     // The router (and with it every writer handle) is gone: the writer
     // finishes what is queued and stops; so does the recorder.
-    let _ = writer_task.await;
+    if let Err(e) = writer_task.await {
+        tracing::error!(error = %e, "the writer task ended abnormally");
+    }
     match backend {
         Backend::Sqlite {
             store,
             recorder_task,
             ..
         } => {
-            let _ = recorder_task.await;
+            if let Err(e) = recorder_task.await {
+                tracing::error!(error = %e, "the bot-call recorder ended abnormally");
+            }
             if let Err(e) = store.checkpoint().await {
                 tracing::warn!(error = %e.0, "WAL checkpoint at shutdown failed");
             }

@@ -116,6 +116,7 @@ pub async fn backup(db: &Path, dir: &Path, keep: Option<usize>) -> Result<PathBu
         target = dir.join(format!("{PREFIX}{stamp}-{n}{SUFFIX}"));
     }
     let snapshot = dir.join(format!(".{PREFIX}{stamp}.snapshot"));
+    // A leftover of an interrupted run, if any (usually there is none).
     let _ = fs::remove_file(&snapshot);
 
     // VACUUM INTO reads one consistent snapshot (WAL readers never block
@@ -151,6 +152,7 @@ pub async fn backup(db: &Path, dir: &Path, keep: Option<usize>) -> Result<PathBu
     })
     .await
     .map_err(|e| e.to_string())?;
+    // Cleanup of a temporary file; the backup's own result is what counts.
     let _ = fs::remove_file(&snapshot);
     zipped.map_err(|e| format!("writing {} failed: {e}", target.display()))?;
 
@@ -205,6 +207,7 @@ pub async fn restore(backup: &Path, db: &Path) -> Result<Restored, String> {
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| {
+        // Cleanup of the staged copy; the error reported is the read's.
         let _ = fs::remove_file(&staged);
         format!("cannot read the backup {}: {e}", backup.display())
     })?;
@@ -213,6 +216,7 @@ pub async fn restore(backup: &Path, db: &Path) -> Result<Restored, String> {
     let messages = match checked {
         Ok(n) => n,
         Err(e) => {
+            // Cleanup of the staged copy; the error reported is the read's.
             let _ = fs::remove_file(&staged);
             return Err(e);
         }
@@ -226,6 +230,7 @@ pub async fn restore(backup: &Path, db: &Path) -> Result<Restored, String> {
             Err(e) => Err(e),
         };
         if let Err(e) = keep_ids {
+            // Cleanup of the staged copy; the error reported is the read's.
             let _ = fs::remove_file(&staged);
             return Err(e);
         }
@@ -264,6 +269,7 @@ async fn last_issued_id(path: &Path) -> Result<i64, String> {
             .fetch_one(&mut conn)
             .await
             .map_err(|e| format!("cannot read the message ids of {}: {e}", path.display()))?;
+    // Read-only and done: a failed close loses nothing.
     let _ = conn.close().await;
     row.try_get(0).map_err(|e| e.to_string())
 }

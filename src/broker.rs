@@ -11,12 +11,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 
 use crate::model::Event;
+use crate::sync::lock;
 
 /// One event as subscribers receive it.
 #[derive(Debug)]
@@ -93,10 +94,6 @@ pub struct Subscription {
     /// Sequence number of the next frame to read.
     position: u64,
     broker: Arc<Broker>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Broker {

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::sync::lock;
+
 /// Which bound was full for the whole wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Crowded {
@@ -38,10 +40,6 @@ pub struct InFlight {
 }
 
 type Table = Mutex<HashMap<String, Arc<Semaphore>>>;
-
-fn lock(table: &Table) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Semaphore>>> {
-    table.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 impl CallLimits {
     /// `all` calls at once on this instance, `per_room` in one room,

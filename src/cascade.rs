@@ -85,7 +85,7 @@ impl Cascades {
             .and_then(|(id, depth)| {
                 let id = u128::from_str_radix(id, 16).ok()?;
                 let depth = depth.parse::<u32>().ok()?;
-                let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+                let live = crate::sync::lock(&self.live);
                 let cascade = live.by_id.get(&id).and_then(Weak::upgrade)?;
                 Some((cascade, depth.saturating_add(1)))
             });
@@ -103,7 +103,7 @@ impl Cascades {
             let high = u128::from(self.ids.hash_one((n, 0u8)));
             let low = u128::from(self.ids.hash_one((n, 1u8)));
             let id = high << 64 | low;
-            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            let mut live = crate::sync::lock(&self.live);
             if live.by_id.len() >= 2 * live.swept_at.max(512) {
                 live.by_id.retain(|_, c| c.strong_count() > 0);
                 live.swept_at = live.by_id.len();

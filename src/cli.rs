@@ -380,6 +380,7 @@ fn postgres_tools(command: &str, db: &std::path::Path) -> Option<std::process::E
 pub fn redact(db: &str) -> String {
     match url::Url::parse(db) {
         Ok(mut u) if u.password().is_some() => {
+            // Fails only for URLs that cannot have a password at all.
             let _ = u.set_password(Some("***"));
             u.to_string()
         }

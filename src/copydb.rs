@@ -228,6 +228,7 @@ pub async fn copy(
     }
     write.commit().await.map_err(fail)?;
     read.rollback().await.map_err(fail)?;
+    // Read-only and done: a failed close loses nothing.
     let _ = source.close().await;
     target.close().await;
     Ok(Copied {

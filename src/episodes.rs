@@ -43,7 +43,7 @@ impl FailureEpisodes {
     /// room should be told (the failure starts an episode).
     pub fn should_tell(&self, room: &str, bot_url: &str, cause: Cause) -> bool {
         let now = Instant::now();
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = crate::sync::lock(&self.open);
         if open.len() > PRUNE_ABOVE {
             let gap = self.gap;
             open.retain(|_, last| now.duration_since(*last) < gap);

@@ -6,6 +6,8 @@
 //! over a websocket. See `docs/contract.md` for the behaviour contract
 //! and `docs/architecture.md` for the map of this crate.
 
+#![forbid(unsafe_code)]
+
 pub mod app;
 pub mod backup;
 pub mod botcall;
@@ -29,6 +31,7 @@ pub mod pyre;
 pub mod ratelimit;
 pub mod recorder;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod texts;
 pub mod turns;

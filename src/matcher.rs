@@ -185,7 +185,7 @@ struct Entry {
 impl BotCache {
     /// True the first time `bot`'s current pattern is found too slow.
     pub fn first_time_too_slow(&self, bot: &Bot) -> bool {
-        let mut slow = self.slow.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slow = crate::sync::lock(&self.slow);
         if slow.len() >= SLOW_REMEMBERED {
             slow.clear();
         }
@@ -194,7 +194,7 @@ impl BotCache {
 
     /// The cached list, or the generation to quote when installing one.
     pub fn get(&self, room: &str) -> Result<Arc<Vec<CompiledBot>>, u64> {
-        let rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let rooms = crate::sync::lock(&self.rooms);
         match rooms.get(room) {
             Some(Entry {
                 bots: Some(bots), ..
@@ -207,7 +207,7 @@ impl BotCache {
     /// Installs a freshly loaded list unless a bot changed since `generation`.
     pub fn install(&self, room: &str, generation: u64, bots: Vec<Bot>) -> Arc<Vec<CompiledBot>> {
         let compiled = Arc::new(bots.into_iter().map(CompiledBot::new).collect::<Vec<_>>());
-        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rooms = crate::sync::lock(&self.rooms);
         let entry = rooms.entry(room.to_owned()).or_default();
         if entry.generation == generation {
             entry.bots = Some(Arc::clone(&compiled));
@@ -217,7 +217,7 @@ impl BotCache {
 
     /// Forgets every room's list (bot changes may have been missed).
     pub fn invalidate_all(&self) {
-        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rooms = crate::sync::lock(&self.rooms);
         for entry in rooms.values_mut() {
             entry.generation += 1;
             entry.bots = None;
@@ -226,7 +226,7 @@ impl BotCache {
 
     /// Forgets a room's list after one of its bots changed.
     pub fn invalidate(&self, room: &str) {
-        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rooms = crate::sync::lock(&self.rooms);
         let entry = rooms.entry(room.to_owned()).or_default();
         entry.generation += 1;
         entry.bots = None;

@@ -69,7 +69,7 @@ impl RoomRateLimit {
 
     fn with_bucket<T>(&self, key: &str, f: impl FnOnce(&mut Bucket, f64, f64) -> T) -> T {
         let now = Instant::now();
-        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rooms = crate::sync::lock(&self.rooms);
         if rooms.len() > PRUNE_ABOVE {
             let (rate, burst) = (self.rate, self.burst);
             rooms.retain(|_, b| b.tokens + b.refill(now, rate) < burst);

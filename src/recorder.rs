@@ -40,7 +40,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.waiting)
     }
 }
 
@@ -119,6 +119,7 @@ async fn run(
         let Waiting { calls, flushes } = std::mem::take(&mut *shared.lock());
         write(&*store, calls, keep_per_room).await;
         for reply in flushes {
+            // A flush whose caller went away needs no answer.
             let _ = reply.send(());
         }
         if last {

@@ -24,11 +24,21 @@ pub const LISTENER_RESYNCS: &str = "necsus_listener_resyncs_total";
 pub const FRAMES_BY_REFERENCE: &str = "necsus_frames_by_reference_total";
 pub const NOTIFY_QUEUE_USAGE: &str = "necsus_notification_queue_usage";
 pub const LOG_LINES_DROPPED: &str = "necsus_log_lines_dropped_total";
+pub const BACKGROUND_ERRORS: &str = "necsus_background_errors_total";
+
+/// A background task's step failed (`task` names it: janitor, heartbeat,
+/// turn cleanup…): logged at warn and counted in `/metrics`, since no
+/// request is there to carry the error. Returns nothing: the task goes on.
+pub fn background_failed(task: &'static str, error: &dyn std::fmt::Display) {
+    tracing::warn!(task, error = %error, "background task step failed");
+    metrics::counter!(BACKGROUND_ERRORS, "task" => task).increment(1);
+}
 
 static LOG_DROPS: OnceLock<tracing_appender::non_blocking::ErrorCounter> = OnceLock::new();
 
 /// Reports the log writer's dropped lines in `/metrics`.
 pub fn count_dropped_log_lines(counter: tracing_appender::non_blocking::ErrorCounter) {
+    // Set once per process; a second log setup (tests) keeps the first.
     let _ = LOG_DROPS.set(counter);
 }
 

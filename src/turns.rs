@@ -179,7 +179,7 @@ impl Turns {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, RoomTurns>> {
-        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.rooms)
     }
 
     /// Called for each person's message as the writer commits it (and for

@@ -2,7 +2,8 @@
 import { describe, it, expect, afterEach } from 'vitest'
 import { createApp, reactive, nextTick } from 'vue'
 import ThinkingBar from '../src/room/ThinkingBar.vue'
-import { createCallStore, applyCallFrame, resetTurnQueues } from '../src/lib/bot-calls.js'
+import { createCallStore, applyCallFrame } from '../src/lib/bot-call-store.js'
+import { resetTurnQueues } from '../src/lib/turn-queues.js'
 
 let app = null
 afterEach(() => {

@@ -384,7 +384,8 @@ impl BotCaller {
             .map(str::to_owned);
         seen.content_length = response.content_length();
         if status != reqwest::StatusCode::OK {
-            // Keep the start of an error page for the log; the rest is moot.
+            // Keep the start of an error page for the log; the rest is moot
+            // (a read error here changes nothing: the failure is the status).
             let _ = read_capped(&mut response, &mut seen.body, RECORDED_BODY_BYTES).await;
             return Err(BotFailure::Status {
                 code: status.as_u16(),
@@ -393,6 +394,7 @@ impl BotCaller {
         }
         let limit = self.max_reply_bytes;
         if seen.content_length.is_some_and(|n| n > limit as u64) {
+            // What arrived is kept for the log; the failure is the size.
             let _ = read_capped(&mut response, &mut seen.body, RECORDED_BODY_BYTES).await;
             return Err(BotFailure::TooLarge { limit });
         }

@@ -52,7 +52,7 @@ impl LocalFeed {
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CallStart>> {
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.in_flight)
     }
 }
 

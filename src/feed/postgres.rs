@@ -77,7 +77,7 @@ struct Shared {
 
 impl Shared {
     fn turn_waker(&self, room: &str) -> Arc<Notify> {
-        let mut map = self.turn_ended.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = crate::sync::lock(&self.turn_ended);
         Arc::clone(map.entry(room.to_owned()).or_default())
     }
 
@@ -290,7 +290,9 @@ async fn heartbeat(shared: Arc<Shared>) {
         tick.tick().await;
         let mut notice = Notice::new("h", "");
         notice.n = Some(shared.instance);
-        let _ = shared.notify(notice).await;
+        if let Err(e) = shared.notify(notice).await {
+            telemetry::background_failed("heartbeat", &e.0);
+        }
     }
 }
 
@@ -306,15 +308,20 @@ async fn janitor(shared: Arc<Shared>) {
             "DELETE FROM client_rates WHERE at < now() - interval '10 minutes'",
         ];
         for sql in statements {
-            let _ = sqlx::query(sql).execute(&shared.pool).await;
+            if let Err(e) = sqlx::query(sql).execute(&shared.pool).await {
+                telemetry::background_failed("janitor", &e);
+            }
         }
-        let _ = sqlx::query(
+        let trimmed = sqlx::query(
             "DELETE FROM bot_calls WHERE id IN (SELECT id FROM (SELECT id, row_number() \
              OVER (PARTITION BY room ORDER BY id DESC) AS newer FROM bot_calls) t WHERE newer > $1)",
         )
         .bind(shared.keep_calls as i64)
         .execute(&shared.pool)
         .await;
+        if let Err(e) = trimmed {
+            telemetry::background_failed("janitor", &e);
+        }
         if let Ok(row) = sqlx::query("SELECT pg_notification_queue_usage()")
             .fetch_one(&shared.pool)
             .await
@@ -640,7 +647,10 @@ impl SharedTurn {
             bot_name,
             waiting: usize::try_from(waiting - 1).unwrap_or(0),
         });
-        let _ = self.shared.notify(notice_for(&event)).await;
+        // Only the "n messages waiting" hint is lost; turns go on.
+        if let Err(e) = self.shared.notify(notice_for(&event)).await {
+            telemetry::background_failed("turn queue notice", &e.0);
+        }
     }
 
     async fn end(shared: &Shared, room: &str, message_id: i64, left: Option<Conversation>) {
@@ -718,7 +728,9 @@ impl Turn for SharedTurn {
                 }
             };
             if let Some(conversation) = start {
-                let _ = sqlx::query(
+                // Without the longer lease the turn may expire early and the
+                // next one start beside it; worth a warning, not a failure.
+                let extended = sqlx::query(
                     "UPDATE turns SET expires_at = now() + make_interval(secs => $3) \
                      WHERE room = $1 AND message_id = $2",
                 )
@@ -727,6 +739,9 @@ impl Turn for SharedTurn {
                 .bind(self.shared.turn_ttl.as_secs_f64())
                 .execute(&self.shared.pool)
                 .await;
+                if let Err(e) = extended {
+                    telemetry::background_failed("turn lease", &e);
+                }
                 self.running = Some(conversation.clone());
                 if announced {
                     self.announce_queue().await;
@@ -740,6 +755,7 @@ impl Turn for SharedTurn {
             if tokio::time::Instant::now() >= deadline {
                 return Err(());
             }
+            // Woken or timed out: either way, look at the queue again.
             let _ = tokio::time::timeout(TURN_POLL, woken).await;
         }
     }
@@ -795,13 +811,19 @@ impl Turn for SharedTurn {
             // after it waits for the one before it.
             None => {
                 tokio::spawn(async move {
-                    let _ = sqlx::query("DELETE FROM turns WHERE room = $1 AND message_id = $2")
+                    // If this fails, the row expires and the janitor takes it.
+                    let left = sqlx::query("DELETE FROM turns WHERE room = $1 AND message_id = $2")
                         .bind(&room)
                         .bind(id)
                         .execute(&shared.pool)
                         .await;
+                    if let Err(e) = left {
+                        telemetry::background_failed("turn cleanup", &e);
+                    }
                     shared.turn_waker(&room).notify_waiters();
-                    let _ = shared.notify(Notice::new("u", &room)).await;
+                    if let Err(e) = shared.notify(Notice::new("u", &room)).await {
+                        telemetry::background_failed("turn cleanup", &e.0);
+                    }
                 });
             }
         }

@@ -102,6 +102,7 @@ async fn serve(mut socket: WebSocket, state: AppState, room: String, since: i64)
         }
     };
     if let Some(frame) = close_frame {
+        // A client that cannot take the close frame in a second is gone.
         let _ = tokio::time::timeout(
             Duration::from_secs(1),
             socket.send(WsMessage::Close(Some(frame))),

@@ -205,10 +205,7 @@ impl SqliteStore {
     /// Counts new records per room; returns the rooms whose log is due for
     /// pruning (every half of `keep` records), resetting their count.
     fn rooms_due_for_pruning(&self, calls: &[BotCall], keep: usize) -> Vec<String> {
-        let mut counts = self
-            .unpruned_calls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut counts = crate::sync::lock(&self.unpruned_calls);
         let mut due = Vec::new();
         for c in calls {
             let count = counts.entry(c.room.clone()).or_default();
@@ -222,13 +219,11 @@ impl SqliteStore {
     }
 
     fn next_id(&self) -> std::sync::MutexGuard<'_, Option<i64>> {
-        self.next_message_id
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.next_message_id)
     }
 
     fn room_numbers(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
-        self.room_numbers.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.room_numbers)
     }
 
     /// Makes sure every room `ops` inserts into has a number. A new room's

@@ -1,4 +1,4 @@
-import{_ as f,r,l as v,o as y,a,c as s,b as o,w,d as g,v as k,t as u,e as b,F as S,f as N,u as x,g as p,h,i as A,j as _,k as j,m as B}from"./base-PtNZ6x-9.js";const P={class:"lobby"},E={class:"hero","aria-labelledby":"welcome"},C={class:"join-row"},F=["aria-invalid"],L={key:0,id:"room-name-error",class:"error-text",role:"alert"},O={key:0,class:"recent"},R=["href"],T=`from flask import Flask, request
+import{_ as f,r,l as v,o as y,a,c as s,b as o,w,d as g,v as k,t as u,e as b,F as S,f as N,u as x,g as p,h,i as A,j as _,k as j,m as B}from"./base-3tKJaNpw.js";const P={class:"lobby"},E={class:"hero","aria-labelledby":"welcome"},C={class:"join-row"},F=["aria-invalid"],L={key:0,id:"room-name-error",class:"error-text",role:"alert"},O={key:0,class:"recent"},R=["href"],T=`from flask import Flask, request
 
 app = Flask(__name__)
 

@@ -1,0 +1,65 @@
+//! Administration: adding, changing and deleting bots, clearing a room's
+//! messages or its conversation.
+
+use super::*;
+
+impl Chat {
+    #[tracing::instrument(skip_all, fields(room = %input.room))]
+    pub async fn upsert_bot(&self, input: BotInput) -> Result<Bot, AppError> {
+        self.check_room(&input.room)?;
+        let l = &self.settings.limits;
+        check_len("name", &input.name, l.max_bot_name_chars)?;
+        check_len("url", &input.url, l.max_url_chars)?;
+        check_opt_len("responds_to", &input.responds_to, l.max_pattern_chars)?;
+        match self
+            .services
+            .writer
+            .write(WriteOp::UpsertBot {
+                bot: input,
+                max_bots_per_room: l.max_bots_per_room,
+            })
+            .await?
+        {
+            WriteOutcome::Bot { bot, .. } => Ok(bot),
+            _ => Err(AppError::BadRequest(texts::too_many_bots(
+                l.max_bots_per_room,
+            ))),
+        }
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_bot(&self, id: i64) -> Result<Bot, AppError> {
+        match self.services.writer.write(WriteOp::DeleteBot(id)).await? {
+            WriteOutcome::Deleted(Some(bot)) => Ok(bot),
+            _ => Err(AppError::BadRequest(texts::unknown_bot(id))),
+        }
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn clear_room_messages(&self, room: &str) -> Result<(), AppError> {
+        self.check_room(room)?;
+        self.services
+            .writer
+            .write(WriteOp::ClearRoom(room.to_owned()))
+            .await?;
+        Ok(())
+    }
+
+    /// Ends a stateful conversation by posting a message without state.
+    /// Done whenever the newest message carries state, even if its bot is
+    /// gone, so the client's "Leave conversation" always leaves.
+    #[tracing::instrument(skip(self))]
+    pub async fn clear_room_state(&self, room: &str) -> Result<(), AppError> {
+        self.check_room(room)?;
+        let latest = self
+            .services
+            .store
+            .latest_message_before(room, i64::MAX)
+            .await?;
+        if latest.is_some_and(|m| m.state.is_some()) {
+            self.post_system(room, texts::STATE_CLEARED.to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
