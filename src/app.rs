@@ -1,5 +1,5 @@
-//! Wiring a server together and running it until shutdown: open the store
-//! (SQLite, or PostgreSQL for `postgres://` URLs) and its feed, start the
+//! Wiring a server together and running it until shutdown: start the
+//! backend `--db` names (see `backend`), start the
 //! writer, build the use cases and the router, serve, and on shutdown let
 //! in-flight work finish, close websockets, and close the database.
 
@@ -15,33 +15,10 @@ use crate::broker::Broker;
 use crate::calllog::CallLog;
 use crate::chat::{Chat, ChatSettings, Services};
 use crate::config::Config;
-use crate::feed::Feed;
-use crate::feed::local::LocalFeed;
-use crate::feed::postgres::PostgresFeed;
 use crate::http::{self, AppState};
 use crate::matcher::BotCache;
-use crate::ratelimit::RoomRateLimit;
-use crate::recorder::Recorder;
-use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::store::StoreError;
 use crate::writer::Writer;
-
-/// Whether `db` names a PostgreSQL database rather than a SQLite file.
-pub fn is_postgres_url(db: &str) -> bool {
-    db.starts_with("postgres://") || db.starts_with("postgresql://")
-}
-
-/// The backend, for what only it knows how to do at shutdown.
-enum Backend {
-    Sqlite {
-        store: Arc<SqliteStore>,
-        recorder_task: tokio::task::JoinHandle<()>,
-        _lock: Option<std::fs::File>,
-    },
-    Postgres {
-        store: Arc<PostgresStore>,
-        feed: Arc<PostgresFeed>,
-    },
-}
 
 /// Serves `listener` until `shutdown` is cancelled, then drains.
 pub async fn serve(
@@ -55,54 +32,17 @@ pub async fn serve(
     // A turn waits for one bot call before it (bounded by the bot
     // timeout), plus a moment to store its reply.
     let turn_wait = config.bot_timeout + Duration::from_secs(5);
-    let (store, feed, backend): (Arc<dyn Store>, Arc<dyn Feed>, Backend) =
-        if is_postgres_url(&config.db) {
-            let store = Arc::new(PostgresStore::open(&config.db, turn_wait).await?);
-            let feed = Arc::new(
-                PostgresFeed::start(
-                    Arc::clone(&store),
-                    Arc::clone(&broker),
-                    Arc::clone(&bot_cache),
-                    (config.room_rate_limit, config.room_rate_burst),
-                    (config.client_rate_limit, config.client_rate_burst),
-                    turn_wait,
-                    config.bot_calls_per_room,
-                )
-                .await?,
-            );
-            let backend = Backend::Postgres {
-                store: Arc::clone(&store),
-                feed: Arc::clone(&feed),
-            };
-            (store, feed, backend)
-        } else {
-            // One server per database file: the lock is held until we return.
-            let lock = match config.db.as_str() {
-                ":memory:" => None,
-                db => Some(
-                    crate::backup::lock_database(std::path::Path::new(db)).map_err(StoreError)?,
-                ),
-            };
-            let store = Arc::new(SqliteStore::open(&config.db).await?);
-            let (recorder, recorder_task) = Recorder::spawn(
-                Arc::clone(&store) as Arc<dyn Store>,
-                config.bot_calls_per_room,
-            );
-            let feed = Arc::new(LocalFeed::new(
-                Arc::clone(&broker),
-                Arc::clone(&bot_cache),
-                recorder,
-                store.max_bot_call_id().await?,
-                RoomRateLimit::new(config.room_rate_limit, config.room_rate_burst),
-                RoomRateLimit::new(config.client_rate_limit, config.client_rate_burst),
-            ));
-            let backend = Backend::Sqlite {
-                store: Arc::clone(&store),
-                recorder_task,
-                _lock: lock,
-            };
-            (store, feed, backend)
-        };
+    let crate::backend::Started {
+        store,
+        feed,
+        running,
+    } = crate::backend::start(crate::backend::Needs {
+        config: &config,
+        broker: Arc::clone(&broker),
+        bots: Arc::clone(&bot_cache),
+        turn_wait,
+    })
+    .await?;
     let (writer, writer_task) = Writer::spawn(Arc::clone(&store), Arc::clone(&feed));
     let chat = Arc::new(Chat::new(
         Services {
@@ -183,25 +123,7 @@ pub async fn serve(
     if let Err(e) = writer_task.await {
         tracing::error!(error = %e, "the writer task ended abnormally");
     }
-    match backend {
-        Backend::Sqlite {
-            store,
-            recorder_task,
-            ..
-        } => {
-            if let Err(e) = recorder_task.await {
-                tracing::error!(error = %e, "the bot-call recorder ended abnormally");
-            }
-            if let Err(e) = store.checkpoint().await {
-                tracing::warn!(error = %e.0, "WAL checkpoint at shutdown failed");
-            }
-            store.close().await;
-        }
-        Backend::Postgres { store, feed } => {
-            feed.stop().await;
-            store.close().await;
-        }
-    }
+    running.shut_down().await;
     tracing::info!("NeCSuS stopped");
     Ok(())
 }

@@ -354,7 +354,7 @@ fn block_on<T>(f: impl Future<Output = T>) -> Result<T, String> {
 /// What to say when `backup`/`restore` are given a PostgreSQL URL.
 fn postgres_tools(command: &str, db: &std::path::Path) -> Option<std::process::ExitCode> {
     let url = db.to_string_lossy();
-    if !crate::app::is_postgres_url(&url) {
+    if !crate::backend::is_postgres_url(&url) {
         return None;
     }
     let url = redact(&url);
@@ -389,7 +389,7 @@ pub fn redact(db: &str) -> String {
 }
 
 fn run_copy_db(args: CopyDbArgs) -> std::process::ExitCode {
-    if !crate::app::is_postgres_url(&args.to) {
+    if !crate::backend::is_postgres_url(&args.to) {
         eprintln!("necsus copy-db: --to must be a postgres:// URL");
         return std::process::ExitCode::from(2);
     }

@@ -12,7 +12,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Row};
 
 use crate::model::{Conversation, State};
-use crate::store::PostgresStore;
+use crate::postgres::PostgresStore;
 
 /// Messages read and written per round.
 const PAGE: i64 = 5_000;

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod backend;
 pub mod backup;
 pub mod botcall;
 pub mod broker;
@@ -27,9 +28,10 @@ pub mod logwriter;
 pub mod matcher;
 pub mod model;
 pub mod netguard;
+pub mod postgres;
 pub mod pyre;
 pub mod ratelimit;
-pub mod recorder;
+pub mod sqlite;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

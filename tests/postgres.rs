@@ -405,7 +405,7 @@ async fn start_up_refuses_a_message_id_sequence_that_caches_ids() {
             .unwrap();
     }
     necsus::botcall::install_crypto_provider();
-    let error = necsus::store::PostgresStore::open(&url, Duration::from_secs(5))
+    let error = necsus::postgres::PostgresStore::open(&url, Duration::from_secs(5))
         .await
         .err()
         .expect("refused");

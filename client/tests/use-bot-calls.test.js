@@ -5,7 +5,9 @@ import { started, finished, queue } from './bot-call-fixtures.js'
 
 vi.mock('../src/lib/api.js', () => ({ api: { listBotCalls: vi.fn() } }))
 
-beforeEach(() => api.listBotCalls.mockReset())
+beforeEach(() => {
+  api.listBotCalls.mockReset()
+})
 
 describe('useBotCalls', () => {
   it('fetches the list once at a time, then catches up with since', async () => {
@@ -24,7 +26,9 @@ describe('useBotCalls', () => {
     expect(api.listBotCalls).toHaveBeenLastCalledWith('r', { since: 3 })
   })
   it('says when the server does not record bot calls', async () => {
-    api.listBotCalls.mockRejectedValue(Object.assign(new Error('Not found'), { status: 404 }))
+    api.listBotCalls.mockImplementation(async () => {
+      throw Object.assign(new Error('Not found'), { status: 404 })
+    })
     const calls = useBotCalls('r', { show: () => {} })
     await calls.load()
     expect(calls.status).toEqual({ loading: false, error: 'This NeCSuS server does not record bot calls.' })

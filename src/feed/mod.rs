@@ -12,9 +12,6 @@
 //!   order; calls in flight, turns and the rate limit live in the
 //!   database (design: `docs/postgres.md`).
 
-pub mod local;
-pub mod postgres;
-
 use std::future::Future;
 use std::pin::Pin;
 

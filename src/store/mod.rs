@@ -1,14 +1,9 @@
-//! Persistence behind one trait, so the use cases never see SQL and a
-//! PostgreSQL backend can sit beside SQLite later. Writes arrive as a batch
+//! Persistence behind one trait, so the use cases never see SQL; each
+//! backend (`crate::sqlite`, `crate::postgres`) implements it. Writes arrive as a batch
 //! of operations applied in one transaction (the writer task batches them);
 //! reads are plain queries that may run concurrently with writes.
 
-pub mod postgres;
-mod schema;
-mod sqlite;
-
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub(crate) mod schema;
 
 use std::sync::Arc;
 

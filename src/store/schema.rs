@@ -8,7 +8,7 @@ use super::StoreError;
 use crate::model::{Bot, Kind, Message, State};
 
 #[derive(Iden, Clone, Copy)]
-pub(super) enum Messages {
+pub(crate) enum Messages {
     Table,
     Id,
     Room,
@@ -28,7 +28,7 @@ pub(super) enum Messages {
     RoomNo,
 }
 
-pub(super) const MESSAGE_COLUMNS: [Messages; 13] = [
+pub(crate) const MESSAGE_COLUMNS: [Messages; 13] = [
     Messages::Id,
     Messages::Room,
     Messages::Author,
@@ -45,7 +45,7 @@ pub(super) const MESSAGE_COLUMNS: [Messages; 13] = [
 ];
 
 #[derive(Iden, Clone, Copy)]
-pub(super) enum Bots {
+pub(crate) enum Bots {
     Table,
     Id,
     Room,
@@ -55,7 +55,7 @@ pub(super) enum Bots {
     SavedLocally,
 }
 
-pub(super) const BOT_COLUMNS: [Bots; 6] = [
+pub(crate) const BOT_COLUMNS: [Bots; 6] = [
     Bots::Id,
     Bots::Room,
     Bots::Name,
@@ -67,15 +67,15 @@ pub(super) const BOT_COLUMNS: [Bots; 6] = [
 /// Characters of message JSON one history page holds at most (a page
 /// always holds at least one message): bounds what one page read keeps in
 /// memory when messages are large (bot replies up to the reply cap).
-pub(super) const PAGE_MAX_CHARS: i64 = 4 << 20;
+pub(crate) const PAGE_MAX_CHARS: i64 = 4 << 20;
 
 /// Most rows in one INSERT (15 bound values each, well under either
 /// database's cap on bound values).
-pub(super) const MAX_ROWS_PER_INSERT: usize = 256;
+pub(crate) const MAX_ROWS_PER_INSERT: usize = 256;
 
 /// A `messages` row (of either backend) as a message; errors name a kind
 /// or state the row should never hold.
-pub(super) fn message_from_row<'r, R>(row: &'r R) -> Result<Message, StoreError>
+pub(crate) fn message_from_row<'r, R>(row: &'r R) -> Result<Message, StoreError>
 where
     R: Row,
     &'static str: ColumnIndex<R>,
@@ -106,7 +106,7 @@ where
 }
 
 /// A `bots` row (of either backend) as a bot.
-pub(super) fn bot_from_row<'r, R>(row: &'r R) -> Result<Bot, StoreError>
+pub(crate) fn bot_from_row<'r, R>(row: &'r R) -> Result<Bot, StoreError>
 where
     R: Row,
     &'static str: ColumnIndex<R>,

@@ -23,13 +23,14 @@ use sqlx::Row;
 use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::Notify;
 
-use super::{Feed, Published};
+use super::notice::{self, CHANNEL, Carried, Notice};
+use super::store::{PostgresStore, insert_call};
 use crate::broker::{Broker, Frame};
 use crate::error::AppError;
+use crate::feed::{Feed, Published};
 use crate::matcher::BotCache;
 use crate::model::{BotCall, CallStart, Conversation, Event, Message, State, TurnQueue};
 use crate::ratelimit::Verdict;
-use crate::store::postgres::{CHANNEL, Notice, PostgresStore, insert_call, send_notice};
 use crate::store::{Registered, StoreError, WriteOutcome};
 use crate::telemetry;
 use crate::turns::{Admission, Ticket, Turn};
@@ -88,7 +89,7 @@ impl Shared {
 
     async fn notify(&self, notice: Notice) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
-        send_notice(&mut conn, notice).await
+        notice::send(&mut conn, &notice).await
     }
 }
 
@@ -200,7 +201,7 @@ async fn listen(shared: Arc<Shared>, mut listener: PgListener) {
                     tracing::info!("listening to PostgreSQL again");
                 }
                 shared.heard_now();
-                match serde_json::from_str::<Notice>(notification.payload()) {
+                match Notice::parse(notification.payload()) {
                     Ok(notice) => handle(&shared, notice).await,
                     Err(e) => tracing::warn!(error = %e, "unreadable notification"),
                 }
@@ -222,35 +223,37 @@ async fn listen(shared: Arc<Shared>, mut listener: PgListener) {
 }
 
 async fn handle(shared: &Shared, notice: Notice) {
-    match notice.k.as_str() {
-        "e" => {
-            if notice.n == Some(shared.instance) {
-                shared
-                    .echoed
-                    .fetch_max(notice.q.unwrap_or(0), Ordering::AcqRel);
+    let (room, frame, message_id, clear_point) = match notice {
+        Notice::BatchEnd { instance, batch } => {
+            if instance == shared.instance {
+                shared.echoed.fetch_max(batch, Ordering::AcqRel);
                 shared.echo.notify_waiters();
             }
             return;
         }
-        "h" => return,
-        "u" => {
-            shared.turn_waker(&notice.r).notify_waiters();
+        Notice::Heartbeat { .. } => return,
+        Notice::TurnEnded { room } => {
+            shared.turn_waker(&room).notify_waiters();
             return;
         }
-        "b" | "d" => {
-            shared.bots.invalidate(&notice.r);
-            if let Some(p) = &notice.p {
-                shared.bots.invalidate(p);
-            }
+        Notice::BotPut { room, frame } | Notice::BotDeleted { room, frame } => {
+            shared.bots.invalidate(&room);
+            (room, frame, None, None)
         }
-        _ => {}
-    }
-    if !shared.broker.has_subscribers(&notice.r) {
+        Notice::Message { room, id, frame } => (room, frame, Some(id), None),
+        Notice::Cleared {
+            room,
+            clear_point,
+            frame,
+        } => (room, frame, None, Some(clear_point)),
+        Notice::Announcement { room, frame } => (room, frame, None, None),
+    };
+    if !shared.broker.has_subscribers(&room) {
         return;
     }
-    let text = match (notice.f, notice.s, notice.k.as_str(), notice.i) {
-        (Some(f), _, _, _) => f,
-        (None, Some(spilled), _, _) => {
+    let text = match (frame, message_id) {
+        (Carried::Inline(text), _) => text,
+        (Carried::Spilled(spilled), _) => {
             match sqlx::query("SELECT frame FROM spilled_frames WHERE id = $1")
                 .bind(spilled)
                 .fetch_optional(&shared.pool)
@@ -260,7 +263,7 @@ async fn handle(shared: &Shared, notice: Notice) {
                 _ => return,
             }
         }
-        (None, None, "m", Some(id)) => {
+        (Carried::Stored, Some(id)) => {
             match sqlx::query("SELECT json FROM messages WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&shared.pool)
@@ -274,22 +277,23 @@ async fn handle(shared: &Shared, notice: Notice) {
                 _ => return,
             }
         }
-        _ => return,
+        (Carried::Stored, None) => return,
     };
     let frame = Frame {
-        message_id: if notice.k == "m" { notice.i } else { None },
-        clear_point: if notice.k == "c" { notice.i } else { None },
+        message_id,
+        clear_point,
         text: Utf8Bytes::from(text),
     };
-    shared.broker.publish_frame(&notice.r, frame);
+    shared.broker.publish_frame(&room, frame);
 }
 
 async fn heartbeat(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     loop {
         tick.tick().await;
-        let mut notice = Notice::new("h", "");
-        notice.n = Some(shared.instance);
+        let notice = Notice::Heartbeat {
+            instance: shared.instance,
+        };
         if let Err(e) = shared.notify(notice).await {
             telemetry::background_failed("heartbeat", &e.0);
         }
@@ -333,9 +337,10 @@ async fn janitor(shared: Arc<Shared>) {
 }
 
 fn notice_for(event: &Event) -> Notice {
-    let mut notice = Notice::new("a", event.room());
-    notice.f = Some(event.to_frame_json());
-    notice
+    Notice::Announcement {
+        room: event.room().to_owned(),
+        frame: Carried::Inline(event.to_frame_json()),
+    }
 }
 
 #[async_trait]
@@ -394,7 +399,7 @@ impl Feed for PostgresFeed {
             .bind(self.shared.turn_ttl.as_secs_f64())
             .execute(&mut *tx)
             .await?;
-            send_notice(&mut tx, notice_for(&Event::BotCallStarted(start.clone()))).await?;
+            notice::send(&mut tx, &notice_for(&Event::BotCallStarted(start.clone()))).await?;
             tx.commit().await?;
             Ok::<(), StoreError>(())
         }
@@ -414,7 +419,7 @@ impl Feed for PostgresFeed {
             if keep {
                 insert_call(&mut tx, &record).await?;
             }
-            send_notice(&mut tx, notice_for(&Event::BotCallFinished(record.clone()))).await?;
+            notice::send(&mut tx, &notice_for(&Event::BotCallFinished(record.clone()))).await?;
             tx.commit().await?;
             Ok::<(), StoreError>(())
         }
@@ -458,7 +463,7 @@ impl Feed for PostgresFeed {
         author: &str,
         now: Option<Conversation>,
     ) -> Result<Admission, StoreError> {
-        let (registered, id) = crate::store::postgres::register_form_turn(
+        let (registered, id) = super::store::register_form_turn(
             &self.shared.pool,
             room,
             author,
@@ -676,7 +681,10 @@ impl SharedTurn {
                 .bind(message_id)
                 .execute(&mut *tx)
                 .await?;
-            send_notice(&mut tx, Notice::new("u", room)).await?;
+            let ended = Notice::TurnEnded {
+                room: room.to_owned(),
+            };
+            notice::send(&mut tx, &ended).await?;
             tx.commit().await?;
             Ok::<(), StoreError>(())
         }
@@ -821,7 +829,8 @@ impl Turn for SharedTurn {
                         telemetry::background_failed("turn cleanup", &e);
                     }
                     shared.turn_waker(&room).notify_waiters();
-                    if let Err(e) = shared.notify(Notice::new("u", &room)).await {
+                    let ended = Notice::TurnEnded { room: room.clone() };
+                    if let Err(e) = shared.notify(ended).await {
                         telemetry::background_failed("turn cleanup", &e.0);
                     }
                 });

@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{Feed, Published, publish_outcome};
+use super::recorder::Recorder;
 use crate::broker::Broker;
 use crate::error::AppError;
+use crate::feed::{Feed, Published, publish_outcome};
 use crate::matcher::BotCache;
 use crate::model::{BotCall, CallStart, Conversation, Event, Message};
 use crate::ratelimit::{RoomRateLimit, Verdict};
-use crate::recorder::Recorder;
 use crate::store::{Registered, StoreError, WriteOutcome};
 use crate::turns::{Admission, Turns};
 

@@ -23,20 +23,15 @@ use sea_query_sqlx::SqlxBinder;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 
-use super::schema::{
-    BOT_COLUMNS, Bots, MAX_ROWS_PER_INSERT, MESSAGE_COLUMNS, Messages, PAGE_MAX_CHARS,
-    bot_from_row, message_from_row,
-};
-use super::{JsonPage, Registered, Store, StoreError, WriteOp, WriteOutcome};
 use crate::model::{
     Bot, BotCall, BotInput, Conversation, Event, Kind, Message, NewMessage, State, now_seconds,
 };
-
-/// The channel every instance listens on.
-pub const CHANNEL: &str = "necsus";
-/// PostgreSQL refuses notification payloads of 8,000 bytes or more; larger
-/// frames go by reference.
-pub const MAX_PAYLOAD: usize = 7_900;
+use super::notice::{self, Carried, Notice};
+use crate::store::schema::{
+    BOT_COLUMNS, Bots, MAX_ROWS_PER_INSERT, MESSAGE_COLUMNS, Messages, PAGE_MAX_CHARS,
+    bot_from_row, message_from_row,
+};
+use crate::store::{JsonPage, Registered, Store, StoreError, WriteOp, WriteOutcome};
 
 macro_rules! bound {
     ($stmt:expr) => {{
@@ -69,90 +64,6 @@ pub struct PostgresStore {
     instance: u64,
     /// The sequence number of the last batch this instance committed.
     committed_batches: AtomicU64,
-}
-
-/// One notification, as every instance's listener reads it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Default)]
-pub struct Notice {
-    /// What happened: `m` message, `b` bot put, `d` bot deleted, `c`
-    /// clear, `a` announcement (calls, turn queues), `u` a turn ended,
-    /// `e` the end of one instance's batch, `h` a heartbeat.
-    pub k: String,
-    /// The room.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub r: String,
-    /// A second room whose bot cache changed (a bot moved out of it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p: Option<String>,
-    /// The message id (`m`) or clear point (`c`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub i: Option<i64>,
-    /// The websocket frame, when it fits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub f: Option<String>,
-    /// The frame's id in `spilled_frames`, when it did not fit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub s: Option<i64>,
-    /// Instance and batch sequence number (`e`, `h`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub q: Option<u64>,
-}
-
-impl Notice {
-    pub fn new(kind: &str, room: &str) -> Notice {
-        Notice {
-            k: kind.to_owned(),
-            r: room.to_owned(),
-            ..Notice::default()
-        }
-    }
-}
-
-/// The JSON text of a notice, with its frame inline when it fits, else
-/// spilled to `spilled_frames` (or, for a message, left to be read from
-/// the messages table by id).
-pub async fn notice_payload(
-    conn: &mut sqlx::PgConnection,
-    mut notice: Notice,
-) -> Result<String, StoreError> {
-    let text = serde_json::to_string(&notice).map_err(|e| StoreError(e.to_string()))?;
-    if text.len() <= MAX_PAYLOAD {
-        return Ok(text);
-    }
-    let frame = notice.f.take();
-    if notice.k != "m" {
-        let row = sqlx::query("INSERT INTO spilled_frames (frame) VALUES ($1) RETURNING id")
-            .bind(frame.unwrap_or_default())
-            .fetch_one(&mut *conn)
-            .await?;
-        notice.s = Some(row.try_get(0)?);
-    }
-    metrics::counter!(crate::telemetry::FRAMES_BY_REFERENCE).increment(1);
-    serde_json::to_string(&notice).map_err(|e| StoreError(e.to_string()))
-}
-
-/// Sends `notice` (its frame inline or by reference) when the connection's
-/// transaction commits, or at once outside one.
-pub async fn send_notice(conn: &mut sqlx::PgConnection, notice: Notice) -> Result<(), StoreError> {
-    let payload = notice_payload(conn, notice).await?;
-    notify_all(conn, &[payload]).await
-}
-
-/// Sends the payloads, in order, when the transaction commits.
-async fn notify_all(conn: &mut sqlx::PgConnection, payloads: &[String]) -> Result<(), StoreError> {
-    if payloads.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n",
-    )
-    .bind(CHANNEL)
-    .bind(payloads)
-    .fetch_all(conn)
-    .await?;
-    Ok(())
 }
 
 impl PostgresStore {
@@ -307,10 +218,12 @@ impl PostgresStore {
                     } else {
                         Registered::No
                     };
-                    let mut notice = Notice::new("m", &message.room);
-                    notice.i = Some(message.id);
-                    notice.f = Some(Event::message_frame_json(&json));
-                    payloads.push(notice_payload(&mut tx, notice).await?);
+                    let notice = Notice::Message {
+                        room: message.room.clone(),
+                        id: message.id,
+                        frame: Carried::Inline(Event::message_frame_json(&json)),
+                    };
+                    payloads.push(notice::payload(&mut tx, &notice).await?);
                     WriteOutcome::Message {
                         message,
                         json,
@@ -325,22 +238,28 @@ impl PostgresStore {
                     let outcome = upsert_bot(&mut tx, bot, *max_bots_per_room).await?;
                     if let WriteOutcome::Bot { bot, previous } = &outcome {
                         if let Some(prev) = previous.as_ref().filter(|p| p.room != bot.room) {
-                            let mut notice = Notice::new("d", &prev.room);
-                            notice.f = Some(Event::DeleteBot(prev.clone()).to_frame_json());
-                            payloads.push(notice_payload(&mut tx, notice).await?);
+                            let notice = Notice::BotDeleted {
+                                room: prev.room.clone(),
+                                frame: Carried::Inline(Event::DeleteBot(prev.clone()).to_frame_json()),
+                            };
+                            payloads.push(notice::payload(&mut tx, &notice).await?);
                         }
-                        let mut notice = Notice::new("b", &bot.room);
-                        notice.f = Some(Event::PutBot(bot.clone()).to_frame_json());
-                        payloads.push(notice_payload(&mut tx, notice).await?);
+                        let notice = Notice::BotPut {
+                            room: bot.room.clone(),
+                            frame: Carried::Inline(Event::PutBot(bot.clone()).to_frame_json()),
+                        };
+                        payloads.push(notice::payload(&mut tx, &notice).await?);
                     }
                     outcome
                 }
                 WriteOp::DeleteBot(id) => {
                     let outcome = delete_bot(&mut tx, *id).await?;
                     if let WriteOutcome::Deleted(Some(bot)) = &outcome {
-                        let mut notice = Notice::new("d", &bot.room);
-                        notice.f = Some(Event::DeleteBot(bot.clone()).to_frame_json());
-                        payloads.push(notice_payload(&mut tx, notice).await?);
+                        let notice = Notice::BotDeleted {
+                            room: bot.room.clone(),
+                            frame: Carried::Inline(Event::DeleteBot(bot.clone()).to_frame_json()),
+                        };
+                        payloads.push(notice::payload(&mut tx, &notice).await?);
                     }
                     outcome
                 }
@@ -353,16 +272,17 @@ impl PostgresStore {
                     {
                         conversations.insert(room.clone(), None);
                         changed.insert(room.clone());
-                        let mut notice = Notice::new("c", room);
-                        notice.i = Some(*last);
-                        notice.f = Some(
-                            Event::ClearMessages {
-                                room: room.clone(),
-                                last_cleared_id: *last,
-                            }
-                            .to_frame_json(),
-                        );
-                        payloads.push(notice_payload(&mut tx, notice).await?);
+                        let frame = Event::ClearMessages {
+                            room: room.clone(),
+                            last_cleared_id: *last,
+                        }
+                        .to_frame_json();
+                        let notice = Notice::Cleared {
+                            room: room.clone(),
+                            clear_point: *last,
+                            frame: Carried::Inline(frame),
+                        };
+                        payloads.push(notice::payload(&mut tx, &notice).await?);
                     }
                     outcome
                 }
@@ -392,11 +312,12 @@ impl PostgresStore {
             .await?;
         }
         let batch = self.committed_batches.load(Ordering::Acquire) + 1;
-        let mut echo = Notice::new("e", "");
-        echo.n = Some(self.instance);
-        echo.q = Some(batch);
-        payloads.push(serde_json::to_string(&echo).map_err(|e| StoreError(e.to_string()))?);
-        notify_all(&mut tx, &payloads).await?;
+        let echo = Notice::BatchEnd {
+            instance: self.instance,
+            batch,
+        };
+        payloads.push(notice::small_payload(&echo)?);
+        notice::send_all(&mut tx, &payloads).await?;
         tx.commit().await?;
         self.committed_batches.store(batch, Ordering::Release);
         Ok(outcomes)

@@ -20,12 +20,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row, Sqlite, Transaction};
 
-use super::schema::{
+use crate::model::{Bot, BotCall, BotInput, Message, NewMessage, now_seconds};
+use crate::store::schema::{
     BOT_COLUMNS, Bots, MAX_ROWS_PER_INSERT, MESSAGE_COLUMNS, Messages, PAGE_MAX_CHARS,
     bot_from_row, message_from_row,
 };
-use super::{JsonPage, Registered, Store, StoreError, WriteOp, WriteOutcome};
-use crate::model::{Bot, BotCall, BotInput, Message, NewMessage, now_seconds};
+use crate::store::{JsonPage, Registered, Store, StoreError, WriteOp, WriteOutcome};
 
 /// Rooms by number (migration 0005): messages are indexed by their
 /// room's number, not its name.
