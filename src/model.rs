@@ -141,6 +141,25 @@ impl NewMessage {
     pub fn kind(&self) -> Kind {
         self.kind.unwrap_or(Kind::User)
     }
+
+    /// The message as stored with `id` at `when` (seconds since the epoch).
+    pub fn stored(&self, id: i64, when: f64) -> Message {
+        Message {
+            id,
+            room: self.room.clone(),
+            author: self.author.clone(),
+            kind: self.kind(),
+            text: self.text.clone(),
+            when,
+            image: self.image.clone(),
+            media: self.media.clone(),
+            css: self.css.clone(),
+            js: self.js.clone(),
+            from_bot: self.from_bot,
+            base_url: self.base_url.clone(),
+            state: self.state.clone(),
+        }
+    }
 }
 
 /// Where a room's conversation stands: the bot and state of its newest

@@ -24,16 +24,18 @@ use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::Notify;
 
 use super::notice::{self, CHANNEL, Carried, Notice};
+use super::rates;
 use super::store::{PostgresStore, insert_call};
+use super::turns::SharedTurn;
 use crate::broker::{Broker, Frame};
 use crate::error::AppError;
 use crate::feed::{Feed, Published};
 use crate::matcher::BotCache;
-use crate::model::{BotCall, CallStart, Conversation, Event, Message, State, TurnQueue};
+use crate::model::{BotCall, CallStart, Conversation, Event, Message};
 use crate::ratelimit::Verdict;
 use crate::store::{Registered, StoreError, WriteOutcome};
 use crate::telemetry;
-use crate::turns::{Admission, Ticket, Turn};
+use crate::turns::{Admission, Ticket};
 
 /// How long the writer waits for the echo of its batch before answering
 /// anyway (the change is committed; subscribers resync if they missed it).
@@ -43,7 +45,6 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Without hearing anything for this long, the listener counts as down.
 const SILENCE: Duration = Duration::from_secs(4);
 /// How often a waiting turn looks again when no notification woke it.
-const TURN_POLL: Duration = Duration::from_millis(250);
 /// How often old call records, expired rows and spilled frames are pruned.
 const JANITOR: Duration = Duration::from_secs(10);
 
@@ -53,41 +54,41 @@ pub struct PostgresFeed {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-struct Shared {
-    pool: PgPool,
-    broker: Arc<Broker>,
-    bots: Arc<BotCache>,
-    instance: u64,
+pub(super) struct Shared {
+    pub(super) pool: PgPool,
+    pub(super) broker: Arc<Broker>,
+    pub(super) bots: Arc<BotCache>,
+    pub(super) instance: u64,
     /// The last batch of this instance the listener heard the end of.
-    echoed: AtomicU64,
-    echo: Notify,
+    pub(super) echoed: AtomicU64,
+    pub(super) echo: Notify,
     /// Milliseconds since `epoch` when the listener last heard anything.
-    heard: AtomicI64,
-    epoch: Instant,
-    listening: AtomicBool,
+    pub(super) heard: AtomicI64,
+    pub(super) epoch: Instant,
+    pub(super) listening: AtomicBool,
     /// Rooms whose turn ended, to wake the turns waiting there.
-    turn_ended: Mutex<HashMap<String, Arc<Notify>>>,
-    rate: f64,
-    burst: f64,
+    pub(super) turn_ended: Mutex<HashMap<String, Arc<Notify>>>,
+    pub(super) rate: f64,
+    pub(super) burst: f64,
     /// Each client's allowance: posts per second, and at once.
-    client_rate: f64,
-    client_burst: f64,
-    turn_ttl: Duration,
-    keep_calls: usize,
+    pub(super) client_rate: f64,
+    pub(super) client_burst: f64,
+    pub(super) turn_ttl: Duration,
+    pub(super) keep_calls: usize,
 }
 
 impl Shared {
-    fn turn_waker(&self, room: &str) -> Arc<Notify> {
+    pub(super) fn turn_waker(&self, room: &str) -> Arc<Notify> {
         let mut map = crate::sync::lock(&self.turn_ended);
         Arc::clone(map.entry(room.to_owned()).or_default())
     }
 
-    fn heard_now(&self) {
+    pub(super) fn heard_now(&self) {
         let ms = self.epoch.elapsed().as_millis() as i64;
         self.heard.store(ms, Ordering::Relaxed);
     }
 
-    async fn notify(&self, notice: Notice) -> Result<(), StoreError> {
+    pub(super) async fn notify(&self, notice: Notice) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
         notice::send(&mut conn, &notice).await
     }
@@ -336,7 +337,7 @@ async fn janitor(shared: Arc<Shared>) {
     }
 }
 
-fn notice_for(event: &Event) -> Notice {
+pub(super) fn notice_for(event: &Event) -> Notice {
     Notice::Announcement {
         room: event.room().to_owned(),
         frame: Carried::Inline(event.to_frame_json()),
@@ -419,7 +420,11 @@ impl Feed for PostgresFeed {
             if keep {
                 insert_call(&mut tx, &record).await?;
             }
-            notice::send(&mut tx, &notice_for(&Event::BotCallFinished(record.clone()))).await?;
+            notice::send(
+                &mut tx,
+                &notice_for(&Event::BotCallFinished(record.clone())),
+            )
+            .await?;
             tx.commit().await?;
             Ok::<(), StoreError>(())
         }
@@ -463,7 +468,7 @@ impl Feed for PostgresFeed {
         author: &str,
         now: Option<Conversation>,
     ) -> Result<Admission, StoreError> {
-        let (registered, id) = super::store::register_form_turn(
+        let (registered, id) = super::turns::register_form_turn(
             &self.shared.pool,
             room,
             author,
@@ -475,114 +480,15 @@ impl Feed for PostgresFeed {
     }
 
     async fn admit(&self, room: &str) -> Result<Verdict, StoreError> {
-        if self.shared.rate <= 0.0 {
-            return Ok(Verdict::Allowed);
-        }
-        let (rate, burst) = (self.shared.rate, self.shared.burst);
-        let mut tx = self.shared.pool.begin().await?;
-        sqlx::query("INSERT INTO rooms (name) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(room)
-            .execute(&mut *tx)
-            .await?;
-        let row = sqlx::query(
-            "SELECT least($2, coalesce(rate_tokens, $2) + \
-                 greatest(0, extract(epoch FROM clock_timestamp() - coalesce(rate_at, clock_timestamp())))::float8 * $3), \
-                 rate_limiting \
-             FROM rooms WHERE name = $1 FOR UPDATE",
-        )
-        .bind(room)
-        .bind(burst)
-        .bind(rate)
-        .fetch_one(&mut *tx)
-        .await?;
-        let mut tokens: f64 = row.try_get(0)?;
-        let mut limiting: bool = row.try_get(1)?;
-        let verdict = crate::ratelimit::take(&mut tokens, &mut limiting, burst, rate);
-        sqlx::query(
-            "UPDATE rooms SET rate_tokens = $2, rate_at = clock_timestamp(), rate_limiting = $3 \
-             WHERE name = $1",
-        )
-        .bind(room)
-        .bind(tokens)
-        .bind(limiting)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(verdict)
+        rates::admit_room(&self.shared, room).await
     }
 
     async fn admit_client(&self, client: &str) -> Result<Verdict, StoreError> {
-        let (rate, burst) = (self.shared.client_rate, self.shared.client_burst);
-        if rate <= 0.0 {
-            return Ok(Verdict::Allowed);
-        }
-        let mut tx = self.shared.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO client_rates (client, tokens, at) VALUES ($1, $2, clock_timestamp()) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(client)
-        .bind(burst)
-        .execute(&mut *tx)
-        .await?;
-        // The bucket refilled since it was last used.
-        let mut tokens: f64 = sqlx::query(
-            "SELECT least($2, tokens + greatest(0, extract(epoch FROM clock_timestamp() - at))::float8 * $3) \
-             FROM client_rates WHERE client = $1 FOR UPDATE",
-        )
-        .bind(client)
-        .bind(burst)
-        .bind(rate)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        // A client is not told of episodes: only its own refusals.
-        let mut limiting = true;
-        let verdict = crate::ratelimit::take(&mut tokens, &mut limiting, burst, rate);
-        sqlx::query(
-            "UPDATE client_rates SET tokens = $2, at = clock_timestamp() WHERE client = $1",
-        )
-        .bind(client)
-        .bind(tokens)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(verdict)
+        rates::admit_client(&self.shared, client).await
     }
 
     async fn charge(&self, room: &str, client: Option<&str>, n: u32) -> Result<(), StoreError> {
-        let shared = &self.shared;
-        // Refilled to now, less what was caused, never below minus a burst
-        // (as `ratelimit::charge`); one statement each, so no lock is held.
-        if shared.rate > 0.0 {
-            sqlx::query(
-                "UPDATE rooms SET rate_tokens = greatest(-$2, least($2, coalesce(rate_tokens, $2) + \
-                     greatest(0, extract(epoch FROM clock_timestamp() - coalesce(rate_at, clock_timestamp())))::float8 * $3) - $4), \
-                     rate_at = clock_timestamp() \
-                 WHERE name = $1",
-            )
-            .bind(room)
-            .bind(shared.burst)
-            .bind(shared.rate)
-            .bind(f64::from(n))
-            .execute(&shared.pool)
-            .await?;
-        }
-        if let Some(client) = client.filter(|_| shared.client_rate > 0.0) {
-            sqlx::query(
-                "UPDATE client_rates SET tokens = greatest(-$2, least($2, tokens + \
-                     greatest(0, extract(epoch FROM clock_timestamp() - at))::float8 * $3) - $4), \
-                     at = clock_timestamp() \
-                 WHERE client = $1",
-            )
-            .bind(client)
-            .bind(shared.client_burst)
-            .bind(shared.client_rate)
-            .bind(f64::from(n))
-            .execute(&shared.pool)
-            .await?;
-        }
-        Ok(())
+        rates::charge(&self.shared, room, client, n).await
     }
 
     fn healthy(&self) -> Result<(), String> {
@@ -593,248 +499,5 @@ impl Feed for PostgresFeed {
             return Err(crate::texts::LISTENER_DOWN.to_owned());
         }
         Ok(())
-    }
-}
-
-/// A turn in a database shared by several instances: its row in `turns`
-/// was registered with its message; it starts once the row before it is
-/// done (woken by the `u` notification, or by looking again every
-/// `TURN_POLL`), with the conversation that row left.
-struct SharedTurn {
-    shared: Arc<Shared>,
-    room: String,
-    message_id: i64,
-    before: Option<Conversation>,
-    /// The conversation it started with, once running.
-    running: Option<Option<Conversation>>,
-    bot: Option<(i64, String)>,
-}
-
-fn conversation(bot_id: Option<i64>, state: Option<String>) -> Option<Conversation> {
-    match (bot_id, state) {
-        (Some(bot_id), Some(s)) => State::from_stored(&s)
-            .ok()
-            .map(|state| Conversation { bot_id, state }),
-        _ => None,
-    }
-}
-
-impl SharedTurn {
-    /// Tells the room's subscribers how many wait (every instance's).
-    async fn announce_queue(&self) {
-        let waiting = sqlx::query("SELECT count(*) FROM turns WHERE room = $1 AND NOT done")
-            .bind(&self.room)
-            .fetch_one(&self.shared.pool)
-            .await
-            .and_then(|r| r.try_get::<i64, _>(0))
-            .unwrap_or(1);
-        let (bot_id, bot_name) = match &self.bot {
-            Some((id, name)) => (Some(*id), Some(name.clone())),
-            // A waiting turn: the run's bot, as the newest turn that knows
-            // it (the one before it, or the run's first) says.
-            None => sqlx::query(
-                "SELECT b.id, b.name FROM turns t \
-                 JOIN bots b ON b.id = coalesce(t.after_bot_id, t.before_bot_id) \
-                 WHERE t.room = $1 ORDER BY t.message_id DESC LIMIT 1",
-            )
-            .bind(&self.room)
-            .fetch_optional(&self.shared.pool)
-            .await
-            .ok()
-            .flatten()
-            .map_or((None, None), |r| {
-                (r.try_get(0).ok(), r.try_get::<String, _>(1).ok())
-            }),
-        };
-        let event = Event::TurnQueue(TurnQueue {
-            room: self.room.clone(),
-            bot_id,
-            bot_name,
-            waiting: usize::try_from(waiting - 1).unwrap_or(0),
-        });
-        // Only the "n messages waiting" hint is lost; turns go on.
-        if let Err(e) = self.shared.notify(notice_for(&event)).await {
-            telemetry::background_failed("turn queue notice", &e.0);
-        }
-    }
-
-    async fn end(shared: &Shared, room: &str, message_id: i64, left: Option<Conversation>) {
-        let (bot_id, state) = match &left {
-            Some(c) => (Some(c.bot_id), Some(c.state.python_json().to_owned())),
-            None => (None, None),
-        };
-        let result = async {
-            let mut tx = shared.pool.begin().await?;
-            sqlx::query(
-                "UPDATE turns SET done = true, after_bot_id = $3, after_state = $4 \
-                 WHERE room = $1 AND message_id = $2",
-            )
-            .bind(room)
-            .bind(message_id)
-            .bind(bot_id)
-            .bind(state)
-            .execute(&mut *tx)
-            .await?;
-            // Only the newest finished turn matters to the next one.
-            sqlx::query("DELETE FROM turns WHERE room = $1 AND done AND message_id < $2")
-                .bind(room)
-                .bind(message_id)
-                .execute(&mut *tx)
-                .await?;
-            let ended = Notice::TurnEnded {
-                room: room.to_owned(),
-            };
-            notice::send(&mut tx, &ended).await?;
-            tx.commit().await?;
-            Ok::<(), StoreError>(())
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e.0, room, "could not end a turn; it expires instead");
-        }
-    }
-}
-
-#[async_trait]
-impl Turn for SharedTurn {
-    async fn start(&mut self, limit: Duration) -> Result<Option<Conversation>, ()> {
-        if let Some(c) = &self.running {
-            return Ok(c.clone());
-        }
-        let deadline = tokio::time::Instant::now() + limit;
-        let waker = self.shared.turn_waker(&self.room);
-        let mut announced = false;
-        loop {
-            let woken = waker.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            let previous = sqlx::query(
-                "SELECT done, expires_at > now(), after_bot_id, after_state FROM turns \
-                 WHERE room = $1 AND message_id < $2 ORDER BY message_id DESC LIMIT 1",
-            )
-            .bind(&self.room)
-            .bind(self.message_id)
-            .fetch_optional(&self.shared.pool)
-            .await
-            .map_err(|_| ())?;
-            let start = match previous {
-                None => Some(self.before.clone()),
-                Some(row) => {
-                    let done: bool = row.try_get(0).map_err(|_| ())?;
-                    let alive: bool = row.try_get(1).map_err(|_| ())?;
-                    if done {
-                        Some(conversation(
-                            row.try_get(2).map_err(|_| ())?,
-                            row.try_get(3).map_err(|_| ())?,
-                        ))
-                    } else if !alive {
-                        // Its instance is gone: go ahead as the room stands.
-                        return Err(());
-                    } else {
-                        None
-                    }
-                }
-            };
-            if let Some(conversation) = start {
-                // Without the longer lease the turn may expire early and the
-                // next one start beside it; worth a warning, not a failure.
-                let extended = sqlx::query(
-                    "UPDATE turns SET expires_at = now() + make_interval(secs => $3) \
-                     WHERE room = $1 AND message_id = $2",
-                )
-                .bind(&self.room)
-                .bind(self.message_id)
-                .bind(self.shared.turn_ttl.as_secs_f64())
-                .execute(&self.shared.pool)
-                .await;
-                if let Err(e) = extended {
-                    telemetry::background_failed("turn lease", &e);
-                }
-                self.running = Some(conversation.clone());
-                if announced {
-                    self.announce_queue().await;
-                }
-                return Ok(conversation);
-            }
-            if !announced {
-                announced = true;
-                self.announce_queue().await;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(());
-            }
-            // Woken or timed out: either way, look at the queue again.
-            let _ = tokio::time::timeout(TURN_POLL, woken).await;
-        }
-    }
-
-    fn serving(&mut self, bot_id: i64, bot_name: &str) {
-        self.bot = Some((bot_id, bot_name.to_owned()));
-    }
-
-    async fn finish(&mut self, left: Option<Conversation>) {
-        if self.running.take().is_some() {
-            Self::end(&self.shared, &self.room, self.message_id, left).await;
-            self.announce_queue().await;
-        }
-    }
-
-    async fn run_ended(&mut self, limit: Duration) {
-        // Called on a run's first turn: the run is the rows it started.
-        let deadline = tokio::time::Instant::now() + limit;
-        let waker = self.shared.turn_waker(&self.room);
-        loop {
-            let woken = waker.notified();
-            tokio::pin!(woken);
-            woken.as_mut().enable();
-            let left = sqlx::query(
-                "SELECT EXISTS (SELECT 1 FROM turns WHERE room = $1 AND run_start = $2 \
-                 AND NOT done AND expires_at > now())",
-            )
-            .bind(&self.room)
-            .bind(self.message_id)
-            .fetch_one(&self.shared.pool)
-            .await
-            .and_then(|r| r.try_get::<bool, _>(0));
-            match left {
-                Ok(true) if tokio::time::Instant::now() < deadline => {}
-                // Ended, too long, or the database cannot say: the request
-                // is answered; the run's turns go on regardless.
-                _ => return,
-            }
-            // Either a turn ended (woken) or it is time to look again.
-            tokio::time::timeout(TURN_POLL, woken).await.ok();
-        }
-    }
-
-    fn abandon(&mut self) {
-        let (shared, room, id) = (Arc::clone(&self.shared), self.room.clone(), self.message_id);
-        match self.running.take() {
-            // Dropped while running: end it with what it started with, so
-            // the next turn is not held up until it expires.
-            Some(left) => {
-                tokio::spawn(async move { SharedTurn::end(&shared, &room, id, left).await });
-            }
-            // Dropped while waiting: it leaves the queue, and the turn
-            // after it waits for the one before it.
-            None => {
-                tokio::spawn(async move {
-                    // If this fails, the row expires and the janitor takes it.
-                    let left = sqlx::query("DELETE FROM turns WHERE room = $1 AND message_id = $2")
-                        .bind(&room)
-                        .bind(id)
-                        .execute(&shared.pool)
-                        .await;
-                    if let Err(e) = left {
-                        telemetry::background_failed("turn cleanup", &e);
-                    }
-                    shared.turn_waker(&room).notify_waiters();
-                    let ended = Notice::TurnEnded { room: room.clone() };
-                    if let Err(e) = shared.notify(ended).await {
-                        telemetry::background_failed("turn cleanup", &e.0);
-                    }
-                });
-            }
-        }
     }
 }

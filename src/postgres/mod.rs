@@ -7,12 +7,28 @@
 //! - `feed`: the `Feed`: one listener per instance publishes what it hears
 //!   (its own writes included) in commit order; calls in flight, turns and
 //!   the posting allowances are shared through the database;
+//! - `write`: a batch of changes in one transaction;
 //! - `notice`: what one instance tells the others with NOTIFY, and its wire
-//!   format.
+//!   format;
+//! - `rates`: the posting allowances, one row per room and per client;
+//! - `turns`: turn rows registered with their messages, and turns that wait
+//!   for the row before them.
+
+/// A sea-query statement rendered for PostgreSQL, as a sqlx query.
+macro_rules! bound {
+    ($stmt:expr) => {{
+        use sea_query_sqlx::SqlxBinder as _;
+        let (sql, values) = $stmt.build_sqlx(sea_query::PostgresQueryBuilder);
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+    }};
+}
 
 pub mod feed;
 pub mod notice;
+pub mod rates;
 pub mod store;
+pub mod turns;
+mod write;
 
 pub use feed::PostgresFeed;
 pub use store::PostgresStore;

@@ -31,7 +31,11 @@ pub enum Carried {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     /// A message was stored.
-    Message { room: String, id: i64, frame: Carried },
+    Message {
+        room: String,
+        id: i64,
+        frame: Carried,
+    },
     /// A bot was added or changed: the room's bot cache is stale.
     BotPut { room: String, frame: Carried },
     /// A bot was deleted, or moved out of the room.
@@ -222,7 +226,10 @@ pub async fn send(conn: &mut sqlx::PgConnection, notice: &Notice) -> Result<(), 
 }
 
 /// Sends the payloads, in order, when the transaction commits.
-pub async fn send_all(conn: &mut sqlx::PgConnection, payloads: &[String]) -> Result<(), StoreError> {
+pub async fn send_all(
+    conn: &mut sqlx::PgConnection,
+    payloads: &[String],
+) -> Result<(), StoreError> {
     if payloads.is_empty() {
         return Ok(());
     }
@@ -308,7 +315,11 @@ mod tests {
         assert_eq!(small_payload(&heartbeat).unwrap(), r#"{"k":"h","n":2}"#);
         // Keys a later version adds are ignored; kinds it adds are refused.
         assert!(Notice::parse(r#"{"k":"u","r":"lab","z":1}"#).is_ok());
-        assert!(Notice::parse(r#"{"k":"?"}"#).unwrap_err().contains("unknown"));
+        assert!(
+            Notice::parse(r#"{"k":"?"}"#)
+                .unwrap_err()
+                .contains("unknown")
+        );
         assert!(Notice::parse(r#"{"k":"m","r":"lab"}"#).is_err());
     }
 }

@@ -6,11 +6,22 @@
 //! - `feed`: the `Feed`: committed changes are published to this
 //!   instance's broker right after commit; calls in flight, turns and the
 //!   posting allowances live in memory;
+//! - `write`: a batch of changes in one transaction;
 //! - `recorder`: writes the bot-call log in bulk, off the messages' path.
+
+/// A sea-query statement rendered for SQLite, as a sqlx query.
+macro_rules! bound {
+    ($stmt:expr) => {{
+        use sea_query_sqlx::SqlxBinder as _;
+        let (sql, values) = $stmt.build_sqlx(sea_query::SqliteQueryBuilder);
+        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+    }};
+}
 
 pub mod feed;
 pub mod recorder;
 pub mod store;
+mod write;
 
 pub use feed::LocalFeed;
 pub use store::SqliteStore;

@@ -3,6 +3,8 @@
 //! of operations applied in one transaction (the writer task batches them);
 //! reads are plain queries that may run concurrently with writes.
 
+pub(crate) mod bots;
+pub(crate) mod reads;
 pub(crate) mod schema;
 
 use std::sync::Arc;

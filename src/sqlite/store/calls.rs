@@ -7,10 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use sea_query::{Expr, ExprTrait, Iden, Order, Query, SqliteQueryBuilder};
-use sea_query_sqlx::SqlxBinder;
+use sea_query::{Expr, ExprTrait, Iden, Order, Query};
+use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
-use sqlx::{AssertSqlSafe, Row};
 
 use crate::model::BotCall;
 use crate::store::StoreError;
