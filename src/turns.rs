@@ -31,7 +31,7 @@
 //! how many wait.
 //!
 //! A `Ticket` wraps one `Turn`: here, `LocalTurn`s queue in this instance's
-//! memory (one instance on SQLite); `feed::postgres` has turns that queue
+//! memory (one instance on SQLite); `postgres::turns` has turns that queue
 //! in a database shared by several instances.
 
 use std::collections::{HashMap, VecDeque};

@@ -3,12 +3,12 @@
 //! several instances share one database, every other instance's. The use
 //! cases talk to a `Feed` and never know which one they have.
 //!
-//! - `local`: one instance on SQLite. Committed changes are published to
-//!   the broker right after commit (the single writer commits in order);
-//!   calls in flight, turns and the rate limit live in memory.
-//! - `postgres`: any number of instances on one PostgreSQL. Changes are
-//!   announced with NOTIFY in their own transaction, and one listener per
-//!   instance publishes everything, its own writes included, in commit
+//! - `sqlite::feed`: one instance on SQLite. Committed changes are
+//!   published to the broker right after commit (the single writer commits
+//!   in order); calls in flight, turns and the rate limit live in memory.
+//! - `postgres::feed`: any number of instances on one PostgreSQL. Changes
+//!   are announced with NOTIFY in their own transaction, and one listener
+//!   per instance publishes everything, its own writes included, in commit
 //!   order; calls in flight, turns and the rate limit live in the
 //!   database (design: `docs/postgres.md`).
 

@@ -1,6 +1,6 @@
 //! The feed of an instance sharing a PostgreSQL database with others. Every
 //! change is announced with NOTIFY in the transaction that makes it (see
-//! `store::postgres`), and one listener per instance publishes what it
+//! `postgres::write`), and one listener per instance publishes what it
 //! hears, its own writes included, in commit order: publishing its own
 //! commits directly would let this instance publish id 11 before another
 //! instance's id 10 reached it. The writer answers once the listener has
@@ -44,7 +44,6 @@ const ECHO_WAIT: Duration = Duration::from_secs(5);
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// Without hearing anything for this long, the listener counts as down.
 const SILENCE: Duration = Duration::from_secs(4);
-/// How often a waiting turn looks again when no notification woke it.
 /// How often old call records, expired rows and spilled frames are pruned.
 const JANITOR: Duration = Duration::from_secs(10);
 

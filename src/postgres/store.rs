@@ -5,7 +5,7 @@
 //! a row, lock those rows in name order, only then take message ids (from a
 //! sequence with CACHE 1), so within a room id order is commit order; and
 //! announce every change with NOTIFY in the same transaction, which
-//! PostgreSQL delivers on commit, in commit order (`feed::postgres` listens).
+//! PostgreSQL delivers on commit, in commit order (`postgres::feed` listens).
 //!
 //! The conversation a room is in lives on its row, read and updated inside
 //! the write transaction, and a person's message that needs a turn in it is

@@ -24,7 +24,7 @@ pub(crate) enum Messages {
     BaseUrl,
     State,
     Json,
-    /// SQLite only: the room's number in `rooms` (see `store::sqlite`).
+    /// SQLite only: the room's number in `rooms` (see `sqlite::store`).
     RoomNo,
 }
 
