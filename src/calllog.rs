@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use crate::botcall::{Exchange, RECORDED_BODY_BYTES};
-use crate::error::AppError;
 use crate::feed::Feed;
 use crate::model::{Activation, BotCall, CallStart, RawJson, now_seconds};
+use crate::store::StoreError;
 
 pub struct CallLog {
     feed: Arc<dyn Feed>,
@@ -42,7 +42,7 @@ impl CallLog {
     }
 
     /// Waits until every record kept so far can be read from the store.
-    pub async fn flush(&self) -> Result<(), AppError> {
+    pub async fn flush(&self) -> Result<(), StoreError> {
         self.feed.flush_calls().await
     }
 
@@ -59,7 +59,7 @@ impl CallLog {
         bot_name: &str,
         url: &str,
         activation: Activation,
-    ) -> Result<CallStart, AppError> {
+    ) -> Result<CallStart, StoreError> {
         let start = CallStart {
             id: self.feed.next_call_id().await?,
             room: room.to_owned(),
@@ -74,8 +74,8 @@ impl CallLog {
     }
 
     /// The room's calls in flight, oldest first.
-    pub async fn in_flight(&self, room: &str) -> Result<Vec<CallStart>, AppError> {
-        Ok(self.feed.calls_in_flight(room).await?)
+    pub async fn in_flight(&self, room: &str) -> Result<Vec<CallStart>, StoreError> {
+        self.feed.calls_in_flight(room).await
     }
 
     /// The call's record; it is no longer in flight. `bot_id` is the bot

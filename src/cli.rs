@@ -498,7 +498,7 @@ pub fn main() -> std::process::ExitCode {
         match crate::app::serve(listener, config, token).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("necsus: cannot open the database {db:?}: {}", e.0);
+                eprintln!("necsus: cannot open the database {db:?}: {e}");
                 std::process::ExitCode::FAILURE
             }
         }

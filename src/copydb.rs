@@ -44,7 +44,7 @@ pub async fn copy(
         .map_err(|e| format!("cannot open {}: {e}", from.display()))?;
     let target = PostgresStore::open(to, std::time::Duration::from_secs(125))
         .await
-        .map_err(|e| format!("cannot open the target: {}", e.0))?;
+        .map_err(|e| format!("cannot open the target: {e}"))?;
     let pg = target.pool();
     let occupied: bool = sqlx::query(
         "SELECT EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM bots) \

@@ -21,7 +21,6 @@ pub mod cli;
 pub mod config;
 pub mod copydb;
 pub mod episodes;
-pub mod error;
 pub mod feed;
 pub mod http;
 pub mod logwriter;

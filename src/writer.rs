@@ -15,12 +15,11 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::AppError;
 use crate::feed::Feed;
 use crate::model::{Conversation, Kind, Message, NewMessage};
 use crate::store::{Store, StoreError, WriteOp, WriteOutcome};
+use crate::telemetry;
 use crate::turns::Admission;
-use crate::{telemetry, texts};
 
 /// Most changes committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -62,12 +61,12 @@ impl Writer {
         (Writer { tx }, task)
     }
 
-    pub async fn write(&self, op: WriteOp) -> Result<WriteOutcome, AppError> {
-        Ok(self.send(op).await?.0?)
+    pub async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        self.send(op).await?.0
     }
 
     /// Stores a message.
-    pub async fn insert(&self, message: NewMessage) -> Result<Inserted, AppError> {
+    pub async fn insert(&self, message: NewMessage) -> Result<Inserted, StoreError> {
         match self.send(WriteOp::InsertMessage(message)).await? {
             (Ok(WriteOutcome::Message { message, json, .. }), admission) => Ok(Inserted {
                 message,
@@ -75,11 +74,11 @@ impl Writer {
                 admission: admission.unwrap_or(Admission::AtOnce(None)),
             }),
             (Ok(other), ..) => unreachable!("an insert is answered with a message, not {other:?}"),
-            (Err(e), ..) => Err(e.into()),
+            (Err(e), ..) => Err(e),
         }
     }
 
-    async fn send(&self, op: WriteOp) -> Result<Reply, AppError> {
+    async fn send(&self, op: WriteOp) -> Result<Reply, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send(Command { op, reply })
@@ -89,8 +88,8 @@ impl Writer {
     }
 }
 
-fn shutting_down() -> AppError {
-    AppError::Unavailable(texts::SHUTTING_DOWN.to_owned())
+fn shutting_down() -> StoreError {
+    StoreError::ShuttingDown
 }
 
 async fn run(mut rx: mpsc::Receiver<Command>, store: Arc<dyn Store>, feed: Arc<dyn Feed>) {

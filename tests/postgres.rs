@@ -409,7 +409,8 @@ async fn start_up_refuses_a_message_id_sequence_that_caches_ids() {
         .await
         .err()
         .expect("refused");
-    assert!(error.0.contains("CACHE 1"), "{}", error.0);
+    let error = error.to_string();
+    assert!(error.contains("CACHE 1"), "{error}");
 }
 
 /// Posts `count` messages into `room` through `base`, retrying a post the

@@ -5,7 +5,7 @@ use super::*;
 
 impl Chat {
     #[tracing::instrument(skip_all, fields(room = %input.room))]
-    pub async fn upsert_bot(&self, input: BotInput) -> Result<Bot, AppError> {
+    pub async fn upsert_bot(&self, input: BotInput) -> Result<Bot, Error> {
         self.check_room(&input.room)?;
         let l = &self.settings.limits;
         check_len("name", &input.name, l.max_bot_name_chars)?;
@@ -21,22 +21,20 @@ impl Chat {
             .await?
         {
             WriteOutcome::Bot { bot, .. } => Ok(bot),
-            _ => Err(AppError::BadRequest(texts::too_many_bots(
-                l.max_bots_per_room,
-            ))),
+            _ => Err(Error::Invalid(texts::too_many_bots(l.max_bots_per_room))),
         }
     }
 
     #[tracing::instrument(skip(self))]
-    pub async fn delete_bot(&self, id: i64) -> Result<Bot, AppError> {
+    pub async fn delete_bot(&self, id: i64) -> Result<Bot, Error> {
         match self.services.writer.write(WriteOp::DeleteBot(id)).await? {
             WriteOutcome::Deleted(Some(bot)) => Ok(bot),
-            _ => Err(AppError::BadRequest(texts::unknown_bot(id))),
+            _ => Err(Error::Invalid(texts::unknown_bot(id))),
         }
     }
 
     #[tracing::instrument(skip(self))]
-    pub async fn clear_room_messages(&self, room: &str) -> Result<(), AppError> {
+    pub async fn clear_room_messages(&self, room: &str) -> Result<(), Error> {
         self.check_room(room)?;
         self.services
             .writer
@@ -49,7 +47,7 @@ impl Chat {
     /// Done whenever the newest message carries state, even if its bot is
     /// gone, so the client's "Leave conversation" always leaves.
     #[tracing::instrument(skip(self))]
-    pub async fn clear_room_state(&self, room: &str) -> Result<(), AppError> {
+    pub async fn clear_room_state(&self, room: &str) -> Result<(), Error> {
         self.check_room(room)?;
         let latest = self
             .services

@@ -15,7 +15,7 @@ impl Chat {
         payload: BotRequest,
         activation: Activation,
         by: &Requester,
-    ) -> Result<FinishedCall, AppError> {
+    ) -> Result<FinishedCall, Error> {
         let start = self
             .services
             .calls
@@ -82,7 +82,7 @@ impl Chat {
         target: &Target,
         call: FinishedCall,
         by: &Requester,
-    ) -> Result<Option<Message>, AppError> {
+    ) -> Result<Option<Message>, Error> {
         let (message, error) = match &call.exchange.result {
             Ok(reply) => {
                 let reply = reply.clone();
@@ -126,7 +126,7 @@ impl Chat {
         // Subscribers hear that the call finished even if its message could
         // not be stored.
         self.services.calls.keep(record).await;
-        stored.map(|inserted| Some(inserted.message))
+        Ok(stored.map(|inserted| Some(inserted.message))?)
     }
 
     /// Counts a message a post caused: against its cascade, and in the
@@ -136,13 +136,13 @@ impl Chat {
         let client = (!by.from_here).then_some(by.client.as_str());
         if let Err(e) = self.services.feed.charge(room, client, 1).await {
             // The message is stored; only the budget misses one.
-            tracing::warn!(room, error = %e.0, "could not charge a caused message");
+            tracing::warn!(room, error = %e, "could not charge a caused message");
         }
     }
 
     /// True when the post's cascade may cause no more messages (see
     /// `cascade`); the room is told the first time.
-    pub(super) async fn cascade_spent(&self, room: &str, by: &Requester) -> Result<bool, AppError> {
+    pub(super) async fn cascade_spent(&self, room: &str, by: &Requester) -> Result<bool, Error> {
         if by.cascade.may_cause() {
             return Ok(false);
         }
@@ -169,7 +169,7 @@ impl Chat {
     /// Takes one bot test or replay from the client's and the bot's
     /// allowances (docs/contract.md §8): they make the server call a bot on demand, so
     /// a script cannot make it call one without end.
-    pub(super) fn test_limit(&self, by: &Requester, bot_id: Option<i64>) -> Result<(), AppError> {
+    pub(super) fn test_limit(&self, by: &Requester, bot_id: Option<i64>) -> Result<(), Error> {
         let Some((clients, bots)) = &self.bot_tests else {
             return Ok(());
         };
@@ -193,13 +193,13 @@ impl Chat {
     /// Sends a bot a clearly marked test message; nothing is posted into
     /// the room. Returns the call's record.
     #[tracing::instrument(skip(self))]
-    pub async fn test_bot(&self, id: i64, by: &Requester) -> Result<BotCall, AppError> {
+    pub async fn test_bot(&self, id: i64, by: &Requester) -> Result<BotCall, Error> {
         let bot = self
             .services
             .store
             .bot(id)
             .await?
-            .ok_or_else(|| AppError::BadRequest(texts::unknown_bot(id)))?;
+            .ok_or_else(|| Error::Invalid(texts::unknown_bot(id)))?;
         self.test_limit(by, Some(bot.id))?;
         let payload = BotRequest::new(
             json!({
@@ -220,14 +220,14 @@ impl Chat {
     /// Sends a recorded request again to the same URL; nothing is posted
     /// into the room. Returns the new call's record.
     #[tracing::instrument(skip(self))]
-    pub async fn replay_call(&self, call_id: i64, by: &Requester) -> Result<BotCall, AppError> {
+    pub async fn replay_call(&self, call_id: i64, by: &Requester) -> Result<BotCall, Error> {
         self.services.calls.flush().await?;
         let old = self
             .services
             .store
             .bot_call(call_id)
             .await?
-            .ok_or_else(|| AppError::BadRequest(texts::unknown_call(call_id)))?;
+            .ok_or_else(|| Error::Invalid(texts::unknown_call(call_id)))?;
         self.test_limit(by, old.bot_id)?;
         // The recorded URL reaches this machine only if it is still the URL
         // of a bot saved here.
@@ -279,7 +279,7 @@ impl Chat {
         room: &str,
         bot_id: Option<i64>,
         since: i64,
-    ) -> Result<Vec<BotCall>, AppError> {
+    ) -> Result<Vec<BotCall>, Error> {
         self.check_room(room)?;
         let keep = self.services.calls.keep_per_room();
         self.services.calls.flush().await?;

@@ -8,7 +8,7 @@ impl Chat {
     /// Sends a submitted form to the bot its action points at and stores
     /// the reply (docs/contract.md §5).
     #[tracing::instrument(level = "debug", skip_all, fields(room = %input.room, bot_id = input.bot_id))]
-    pub async fn submit_form(self: &Arc<Self>, input: FormSubmission) -> Result<(), AppError> {
+    pub async fn submit_form(self: &Arc<Self>, input: FormSubmission) -> Result<(), Error> {
         self.check_room(&input.room)?;
         check_len(
             "author",
@@ -84,7 +84,7 @@ impl Chat {
         input: &FormSubmission,
         mut target: Target,
         now: Option<Conversation>,
-    ) -> Result<Option<Message>, AppError> {
+    ) -> Result<Option<Message>, Error> {
         let room = &input.room;
         let room_bots = self.room_bots(room).await?;
         let state = in_conversation(now, &room_bots).map(|(_, state)| state);

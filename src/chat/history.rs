@@ -17,7 +17,7 @@ impl History {
         &mut self,
         limit: usize,
         separator: &str,
-    ) -> Result<Option<JsonPage>, AppError> {
+    ) -> Result<Option<JsonPage>, Error> {
         let page = self
             .store
             .message_page(&self.room, self.after, limit, separator)
@@ -32,7 +32,7 @@ impl History {
 impl Chat {
     /// The room's messages after `since`, read page by page so a long
     /// history never sits in memory whole.
-    pub fn messages(&self, room: &str, since: i64) -> Result<History, AppError> {
+    pub fn messages(&self, room: &str, since: i64) -> Result<History, Error> {
         self.check_room(room)?;
         Ok(History {
             store: Arc::clone(&self.services.store),
@@ -41,7 +41,7 @@ impl Chat {
         })
     }
 
-    pub async fn bots(&self, room: Option<&str>) -> Result<Vec<Bot>, AppError> {
+    pub async fn bots(&self, room: Option<&str>) -> Result<Vec<Bot>, Error> {
         Ok(self.services.store.bots(room).await?)
     }
 
@@ -49,11 +49,7 @@ impl Chat {
     /// first. Everything committed before a read is in it, everything
     /// after the subscription is on the subscription; the websocket drops
     /// the overlap by message id.
-    pub async fn subscribe(
-        &self,
-        room: &str,
-        since: i64,
-    ) -> Result<(Subscription, Replay), AppError> {
+    pub async fn subscribe(&self, room: &str, since: i64) -> Result<(Subscription, Replay), Error> {
         self.check_room(room)?;
         let subscription = self.services.broker.subscribe(room);
         let clear_point = self.services.store.clear_point(room).await?;
@@ -78,14 +74,11 @@ impl Chat {
     }
 
     /// Whether the database answers a read promptly.
-    pub async fn healthy(&self) -> Result<(), AppError> {
-        self.services
-            .feed
-            .healthy()
-            .map_err(AppError::Unavailable)?;
+    pub async fn healthy(&self) -> Result<(), Error> {
+        self.services.feed.healthy().map_err(Error::unavailable)?;
         match tokio::time::timeout(HEALTH_WAIT, self.services.store.ping()).await {
             Ok(answer) => Ok(answer?),
-            Err(_) => Err(AppError::Unavailable(texts::database_silent(
+            Err(_) => Err(Error::unavailable(texts::database_silent(
                 HEALTH_WAIT.as_secs(),
             ))),
         }

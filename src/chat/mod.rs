@@ -15,10 +15,12 @@
 
 mod admin;
 mod calls;
+mod error;
 mod forms;
 mod history;
 mod posting;
 
+pub use error::Error;
 pub use forms::resolve_action;
 pub use history::History;
 
@@ -34,7 +36,7 @@ use crate::calllog::{CallLog, FinishedCall};
 use crate::cascade::{Cascade, Cascades};
 use crate::config::Limits;
 use crate::episodes::{Cause, FailureEpisodes};
-use crate::error::AppError;
+
 use crate::feed::Feed;
 use crate::matcher::{BotCache, CompiledBot, PatternError};
 use crate::model::{
@@ -104,9 +106,9 @@ pub struct Replay {
 
 /// A 429 that says to try again after `retry_after` (whole seconds, at
 /// least one), in the words `message` gives for that many seconds.
-fn too_many(retry_after: std::time::Duration, message: impl FnOnce(u64) -> String) -> AppError {
+fn too_many(retry_after: std::time::Duration, message: impl FnOnce(u64) -> String) -> Error {
     let retry_after_secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-    AppError::TooManyRequests {
+    Error::TooMany {
         message: message(retry_after_secs),
         retry_after_secs,
     }
@@ -203,15 +205,15 @@ pub struct ChatSettings {
     pub failure_notice_gap: std::time::Duration,
 }
 
-fn check_len(field: &str, value: &str, limit: usize) -> Result<(), AppError> {
+fn check_len(field: &str, value: &str, limit: usize) -> Result<(), Error> {
     // Byte length bounds the char count from above: skip counting when short.
     if value.len() > limit && value.chars().count() > limit {
-        return Err(AppError::BadRequest(texts::field_too_long(field, limit)));
+        return Err(Error::Invalid(texts::field_too_long(field, limit)));
     }
     Ok(())
 }
 
-fn check_opt_len(field: &str, value: &Option<String>, limit: usize) -> Result<(), AppError> {
+fn check_opt_len(field: &str, value: &Option<String>, limit: usize) -> Result<(), Error> {
     value
         .as_deref()
         .map_or(Ok(()), |v| check_len(field, v, limit))
@@ -251,7 +253,7 @@ impl Chat {
     /// affair; the first refusal of a room's episode is told in the room.
     /// Requests from this machine itself (no proxy) have no client
     /// allowance.
-    async fn admit(&self, room: &str, by: &Requester) -> Result<(), AppError> {
+    async fn admit(&self, room: &str, by: &Requester) -> Result<(), Error> {
         if !by.from_here
             && let Verdict::Limited { retry_after, .. } =
                 self.services.feed.admit_client(&by.client).await?
@@ -282,18 +284,18 @@ impl Chat {
         &self.services.broker
     }
 
-    pub fn check_room(&self, room: &str) -> Result<(), AppError> {
+    pub fn check_room(&self, room: &str) -> Result<(), Error> {
         if room.is_empty() {
-            return Err(AppError::BadRequest(texts::field_empty("room")));
+            return Err(Error::Invalid(texts::field_empty("room")));
         }
         // Room names travel in URL paths and show in page titles.
         if room.chars().any(char::is_control) {
-            return Err(AppError::BadRequest(texts::field_control_chars("room")));
+            return Err(Error::Invalid(texts::field_control_chars("room")));
         }
         check_len("room", room, self.settings.limits.max_room_chars)
     }
 
-    async fn post_system(&self, room: &str, text: String) -> Result<Message, AppError> {
+    async fn post_system(&self, room: &str, text: String) -> Result<Message, Error> {
         Ok(self
             .services
             .writer
@@ -302,7 +304,7 @@ impl Chat {
             .message)
     }
 
-    async fn room_bots(&self, room: &str) -> Result<Arc<Vec<CompiledBot>>, AppError> {
+    async fn room_bots(&self, room: &str) -> Result<Arc<Vec<CompiledBot>>, Error> {
         match self.services.bots.get(room) {
             Ok(bots) => Ok(bots),
             Err(generation) => {

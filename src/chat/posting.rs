@@ -10,7 +10,7 @@ impl Chat {
     /// one after another, and returns it (with its JSON) once every reply
     /// is stored.
     #[tracing::instrument(level = "debug", skip_all, fields(room = %input.room))]
-    pub async fn post_message(self: &Arc<Self>, input: UserMessage) -> Result<Posted, AppError> {
+    pub async fn post_message(self: &Arc<Self>, input: UserMessage) -> Result<Posted, Error> {
         self.check_room(&input.room)?;
         let l = &self.settings.limits;
         check_len("author", &input.author, l.max_author_chars)?;
@@ -96,7 +96,7 @@ impl Chat {
         asked: Asked<'_>,
         mut turn: Ticket,
         first: bool,
-    ) -> Result<Option<Message>, AppError> {
+    ) -> Result<Option<Message>, Error> {
         let room = asked.room();
         let now = turn
             .start(self.settings.turn_wait, async || {
@@ -138,7 +138,7 @@ impl Chat {
         now: Option<Conversation>,
         turn: Option<&mut Ticket>,
         by: &Requester,
-    ) -> Result<Option<Message>, AppError> {
+    ) -> Result<Option<Message>, Error> {
         if now.is_none() {
             return self.run_matching_bots(stored, by).await;
         }
@@ -173,7 +173,7 @@ impl Chat {
         &self,
         stored: &Message,
         by: &Requester,
-    ) -> Result<Option<Message>, AppError> {
+    ) -> Result<Option<Message>, Error> {
         let room_bots = self.room_bots(&stored.room).await?;
         // Matching is CPU work bounded per message (see `matcher`): off the
         // async workers, so no pattern stalls other rooms.
@@ -182,7 +182,7 @@ impl Chat {
             let text = stored.text.clone();
             tokio::task::spawn_blocking(move || crate::matcher::match_all(&bots, &text))
                 .await
-                .map_err(|e| AppError::Unavailable(format!("matching failed: {e}")))?
+                .map_err(|e| Error::unavailable(format!("matching failed: {e}")))?
         };
         let mut last = None;
         for (compiled, matched) in room_bots.iter().zip(matched) {
@@ -234,7 +234,7 @@ impl Chat {
         payload: BotRequest,
         activation: Activation,
         by: &Requester,
-    ) -> Result<Option<Message>, AppError> {
+    ) -> Result<Option<Message>, Error> {
         let call = self.call(room, target, payload, activation, by).await?;
         self.store_result(room, target, call, by).await
     }

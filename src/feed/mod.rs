@@ -18,7 +18,6 @@ use std::pin::Pin;
 use async_trait::async_trait;
 
 use crate::broker::Broker;
-use crate::error::AppError;
 use crate::matcher::BotCache;
 use crate::model::{BotCall, CallStart, Conversation, Event, Message};
 use crate::ratelimit::Verdict;
@@ -57,7 +56,7 @@ pub trait Feed: Send + Sync + 'static {
     async fn calls_in_flight(&self, room: &str) -> Result<Vec<CallStart>, StoreError>;
 
     /// Waits until every record handed over so far can be read.
-    async fn flush_calls(&self) -> Result<(), AppError>;
+    async fn flush_calls(&self) -> Result<(), StoreError>;
 
     /// How a person's message just stored is answered (see `turns`):
     /// `before` is the conversation the room was in just before it,

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::input::JsonObject;
-use crate::chat::{FormSubmission, Requester, UserMessage};
-use crate::error::AppError;
+use crate::chat::{self, FormSubmission, Requester, UserMessage};
+use crate::http::error::ApiError;
 use crate::model::{Bot, BotCall, BotInput};
 use crate::texts;
 
@@ -50,9 +50,9 @@ fn query_param(query: &Option<String>, key: &str) -> Option<String> {
 async fn list_messages(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let room = query_param(&query, "room")
-        .ok_or_else(|| AppError::BadRequest(texts::QUERY_ROOM_REQUIRED.to_owned()))?;
+        .ok_or_else(|| ApiError::BadRequest(texts::QUERY_ROOM_REQUIRED.to_owned()))?;
     // A missing or non-integer `since` means "everything".
     let since = query_param(&query, "since")
         .and_then(|s| s.trim().parse::<i64>().ok())
@@ -74,7 +74,7 @@ async fn list_messages(
         }
     });
     let body =
-        futures_util::stream::once(async move { Ok::<_, AppError>(first_chunk) }).chain(rest);
+        futures_util::stream::once(async move { Ok::<_, chat::Error>(first_chunk) }).chain(rest);
     Ok(json_response(Body::from_stream(body)))
 }
 
@@ -89,7 +89,7 @@ fn json_response(body: Body) -> Response {
 async fn list_bots(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Vec<Bot>>, AppError> {
+) -> Result<Json<Vec<Bot>>, ApiError> {
     let room = query_param(&query, "room");
     Ok(Json(state.chat.bots(room.as_deref()).await?))
 }
@@ -98,7 +98,7 @@ async fn post_message(
     State(state): State<AppState>,
     by: Requester,
     mut body: JsonObject,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let input = UserMessage {
         room: body.string("room")?,
         author: body.string("author")?,
@@ -118,7 +118,7 @@ async fn post_form(
     State(state): State<AppState>,
     by: Requester,
     mut body: JsonObject,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, ApiError> {
     let input = FormSubmission {
         room: body.string("room")?,
         author: body.string("author")?,
@@ -135,7 +135,7 @@ async fn upsert_bot(
     State(state): State<AppState>,
     by: Requester,
     mut body: JsonObject,
-) -> Result<Json<Bot>, AppError> {
+) -> Result<Json<Bot>, ApiError> {
     let input = BotInput {
         id: body.opt_integer("id")?,
         room: body.string("room")?,
@@ -150,14 +150,14 @@ async fn upsert_bot(
 async fn delete_bot(
     State(state): State<AppState>,
     mut body: JsonObject,
-) -> Result<Json<Bot>, AppError> {
+) -> Result<Json<Bot>, ApiError> {
     Ok(Json(state.chat.delete_bot(body.integer("id")?).await?))
 }
 
 async fn clear_room_messages(
     State(state): State<AppState>,
     mut body: JsonObject,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, ApiError> {
     let room = body.string("room")?;
     state.chat.clear_room_messages(&room).await?;
     Ok(Json(json!({ "room": room })))
@@ -166,7 +166,7 @@ async fn clear_room_messages(
 async fn clear_room_state(
     State(state): State<AppState>,
     mut body: JsonObject,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Value>, ApiError> {
     let room = body.string("room")?;
     state.chat.clear_room_state(&room).await?;
     Ok(Json(json!({ "room": room })))
@@ -175,14 +175,14 @@ async fn clear_room_state(
 async fn list_bot_calls(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Vec<BotCall>>, AppError> {
+) -> Result<Json<Vec<BotCall>>, ApiError> {
     let room = query_param(&query, "room")
-        .ok_or_else(|| AppError::BadRequest(texts::QUERY_ROOM_REQUIRED.to_owned()))?;
+        .ok_or_else(|| ApiError::BadRequest(texts::QUERY_ROOM_REQUIRED.to_owned()))?;
     let bot_id =
         match query_param(&query, "bot_id") {
             None => None,
             Some(v) => Some(v.trim().parse::<i64>().map_err(|_| {
-                AppError::BadRequest(texts::field_wrong_type("bot_id", "an integer"))
+                ApiError::BadRequest(texts::field_wrong_type("bot_id", "an integer"))
             })?),
         };
     let since = query_param(&query, "since")
@@ -195,7 +195,7 @@ async fn test_bot(
     State(state): State<AppState>,
     by: Requester,
     mut body: JsonObject,
-) -> Result<Json<BotCall>, AppError> {
+) -> Result<Json<BotCall>, ApiError> {
     Ok(Json(state.chat.test_bot(body.integer("id")?, &by).await?))
 }
 
@@ -203,7 +203,7 @@ async fn replay_call(
     State(state): State<AppState>,
     by: Requester,
     mut body: JsonObject,
-) -> Result<Json<BotCall>, AppError> {
+) -> Result<Json<BotCall>, ApiError> {
     let call_id = body.integer("call_id")?;
     Ok(Json(state.chat.replay_call(call_id, &by).await?))
 }
@@ -216,6 +216,6 @@ async fn spec() -> Response {
         .into_response()
 }
 
-async fn no_such_route() -> AppError {
-    AppError::NotFound(texts::NO_SUCH_ROUTE.to_owned())
+async fn no_such_route() -> ApiError {
+    ApiError::NotFound(texts::NO_SUCH_ROUTE.to_owned())
 }

@@ -4,6 +4,7 @@
 
 mod access_log;
 mod api;
+pub mod error;
 mod input;
 mod origin;
 mod pages;
@@ -20,7 +21,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::chat::Chat;
 use crate::config::Config;
-use crate::error::AppError;
+use crate::http::error::ApiError;
 use crate::texts;
 
 /// Shared by every handler.
@@ -39,7 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ws::router())
         .merge(pages::router())
         .method_not_allowed_fallback(|| async {
-            AppError::MethodNotAllowed(texts::METHOD_NOT_ALLOWED.to_owned())
+            ApiError::MethodNotAllowed(texts::METHOD_NOT_ALLOWED.to_owned())
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(

@@ -12,7 +12,7 @@ use rust_embed::RustEmbed;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
-use crate::error::AppError;
+use crate::http::error::ApiError;
 use crate::texts;
 
 /// The built web client. Release builds carry it inside the binary; debug
@@ -61,14 +61,14 @@ async fn lobby() -> Response {
 
 async fn asset(Path(path): Path<String>) -> Response {
     embedded(&format!("assets/{path}")).unwrap_or_else(|| {
-        AppError::NotFound(format!("No asset at /assets/{path}")).into_response()
+        ApiError::NotFound(format!("No asset at /assets/{path}")).into_response()
     })
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.chat.healthy().await {
         Ok(()) => axum::Json(serde_json::json!({"status": "ok"})).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -86,8 +86,8 @@ async fn fallback(method: Method, uri: Uri) -> Response {
     if method == Method::GET || method == Method::HEAD {
         page("room.html")
     } else if uri.path().starts_with("/api") {
-        AppError::NotFound(texts::NO_SUCH_ROUTE.to_owned()).into_response()
+        ApiError::NotFound(texts::NO_SUCH_ROUTE.to_owned()).into_response()
     } else {
-        AppError::MethodNotAllowed(texts::METHOD_NOT_ALLOWED.to_owned()).into_response()
+        ApiError::MethodNotAllowed(texts::METHOD_NOT_ALLOWED.to_owned()).into_response()
     }
 }

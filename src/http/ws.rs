@@ -19,6 +19,7 @@ use futures_util::SinkExt;
 use super::AppState;
 use crate::broker::{RecvError, Subscription};
 use crate::chat::Replay;
+use crate::http::error::ApiError;
 use crate::model::Event;
 
 /// Frames from the browser carry nothing; anything larger than this is
@@ -55,7 +56,7 @@ async fn upgrade(
     State(state): State<AppState>,
 ) -> Response {
     if let Err(e) = state.chat.check_room(&room) {
-        return e.into_response();
+        return ApiError::from(e).into_response();
     }
     let since = query
         .as_deref()

@@ -28,7 +28,6 @@ use super::rates;
 use super::store::{PostgresStore, insert_call};
 use super::turns::SharedTurn;
 use crate::broker::{Broker, Frame};
-use crate::error::AppError;
 use crate::feed::{Feed, Published};
 use crate::matcher::BotCache;
 use crate::model::{BotCall, CallStart, Conversation, Event, Message};
@@ -295,7 +294,7 @@ async fn heartbeat(shared: Arc<Shared>) {
             instance: shared.instance,
         };
         if let Err(e) = shared.notify(notice).await {
-            telemetry::background_failed("heartbeat", &e.0);
+            telemetry::background_failed("heartbeat", &e);
         }
     }
 }
@@ -375,7 +374,7 @@ impl Feed for PostgresFeed {
 
     async fn announce(&self, event: Event) {
         if let Err(e) = self.shared.notify(notice_for(&event)).await {
-            tracing::warn!(error = %e.0, "could not announce an event");
+            tracing::warn!(error = %e, "could not announce an event");
         }
     }
 
@@ -405,7 +404,7 @@ impl Feed for PostgresFeed {
         }
         .await;
         if let Err(e) = result {
-            tracing::warn!(error = %e.0, "could not announce a call");
+            tracing::warn!(error = %e, "could not announce a call");
         }
     }
 
@@ -430,7 +429,7 @@ impl Feed for PostgresFeed {
         .await;
         if let Err(e) = result {
             metrics::counter!(telemetry::BOT_CALL_RECORDS_LOST).increment(1);
-            tracing::warn!(error = %e.0, "could not record a call");
+            tracing::warn!(error = %e, "could not record a call");
         }
     }
 
@@ -447,7 +446,7 @@ impl Feed for PostgresFeed {
             .collect())
     }
 
-    async fn flush_calls(&self) -> Result<(), AppError> {
+    async fn flush_calls(&self) -> Result<(), StoreError> {
         // Records are written with their announcement.
         Ok(())
     }

@@ -202,7 +202,7 @@ impl Notice {
 /// `spilled_frames` (a message's is left to be read from `messages`).
 pub async fn payload(conn: &mut sqlx::PgConnection, notice: &Notice) -> Result<String, StoreError> {
     let mut wire = notice.to_wire();
-    let text = serde_json::to_string(&wire).map_err(|e| StoreError(e.to_string()))?;
+    let text = serde_json::to_string(&wire).map_err(|e| StoreError::Invalid(e.to_string()))?;
     if text.len() <= MAX_PAYLOAD {
         return Ok(text);
     }
@@ -215,7 +215,7 @@ pub async fn payload(conn: &mut sqlx::PgConnection, notice: &Notice) -> Result<S
         wire.s = Some(row.try_get(0)?);
     }
     metrics::counter!(crate::telemetry::FRAMES_BY_REFERENCE).increment(1);
-    serde_json::to_string(&wire).map_err(|e| StoreError(e.to_string()))
+    serde_json::to_string(&wire).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 /// Sends `notice` when the connection's transaction commits, or at once
@@ -245,7 +245,7 @@ pub async fn send_all(
 
 /// The payload of a notice that carries no frame (no spilling needed).
 pub fn small_payload(notice: &Notice) -> Result<String, StoreError> {
-    serde_json::to_string(&notice.to_wire()).map_err(|e| StoreError(e.to_string()))
+    serde_json::to_string(&notice.to_wire()).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]

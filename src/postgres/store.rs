@@ -58,7 +58,7 @@ impl PostgresStore {
     #[tracing::instrument(skip(url))]
     pub async fn open(url: &str, turn_ttl: Duration) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError(format!("the PostgreSQL URL is not valid: {e}")))?;
+            .map_err(|e| StoreError::Invalid(format!("the PostgreSQL URL is not valid: {e}")))?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
@@ -67,7 +67,7 @@ impl PostgresStore {
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
-            .map_err(|e| StoreError(format!("migrating the database failed: {e}")))?;
+            .map_err(StoreError::migrate("the database"))?;
         let cache: i64 = sqlx::query(
             "SELECT cache_size FROM pg_sequences WHERE sequencename = 'message_ids' \
              AND schemaname = current_schema()",
@@ -76,7 +76,7 @@ impl PostgresStore {
         .await?
         .try_get(0)?;
         if cache != 1 {
-            return Err(StoreError(format!(
+            return Err(StoreError::Invalid(format!(
                 "the message_ids sequence caches {cache} ids per connection; it must be 1 \
                  (ALTER SEQUENCE message_ids CACHE 1), or ids could reach subscribers out of order"
             )));
@@ -303,12 +303,12 @@ impl Store for PostgresStore {
 
 fn parse_call(json: &str) -> Result<BotCall, StoreError> {
     serde_json::from_str(json)
-        .map_err(|e| StoreError(format!("a bot-call record is unreadable: {e}")))
+        .map_err(|e| StoreError::Invalid(format!("a bot-call record is unreadable: {e}")))
 }
 
 /// Adds a call's record to the log.
 pub async fn insert_call(conn: &mut sqlx::PgConnection, call: &BotCall) -> Result<(), StoreError> {
-    let record = serde_json::to_string(call).map_err(|e| StoreError(e.to_string()))?;
+    let record = serde_json::to_string(call).map_err(|e| StoreError::Invalid(e.to_string()))?;
     bound!(
         Query::insert()
             .into_table(BotCalls::Table)

@@ -214,7 +214,7 @@ impl SharedTurn {
         });
         // Only the "n messages waiting" hint is lost; turns go on.
         if let Err(e) = self.shared.notify(notice_for(&event)).await {
-            telemetry::background_failed("turn queue notice", &e.0);
+            telemetry::background_failed("turn queue notice", &e);
         }
     }
 
@@ -250,7 +250,7 @@ impl SharedTurn {
         }
         .await;
         if let Err(e) = result {
-            tracing::warn!(error = %e.0, room, "could not end a turn; it expires instead");
+            tracing::warn!(error = %e, room, "could not end a turn; it expires instead");
         }
     }
 }
@@ -391,7 +391,7 @@ impl Turn for SharedTurn {
                     shared.turn_waker(&room).notify_waiters();
                     let ended = Notice::TurnEnded { room: room.clone() };
                     if let Err(e) = shared.notify(ended).await {
-                        telemetry::background_failed("turn cleanup", &e.0);
+                        telemetry::background_failed("turn cleanup", &e);
                     }
                 });
             }

@@ -67,7 +67,7 @@ impl PostgresStore {
             let conversation = match (bot_id, state) {
                 (Some(bot_id), Some(s)) => Some(Conversation {
                     bot_id,
-                    state: State::from_stored(&s).map_err(StoreError)?,
+                    state: State::from_stored(&s).map_err(StoreError::Invalid)?,
                 }),
                 _ => None,
             };
@@ -97,10 +97,10 @@ impl PostgresStore {
                     let before = conversations.get(&m.room).cloned().flatten();
                     let id = ids
                         .next()
-                        .ok_or_else(|| StoreError("no message id left".to_owned()))?;
+                        .ok_or_else(|| StoreError::Invalid("no message id left".to_owned()))?;
                     let message = m.stored(id, when);
                     let json: Arc<str> = serde_json::to_string(&message)
-                        .map_err(|e| StoreError(e.to_string()))?
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?
                         .into();
                     pending.push((message.clone(), Arc::clone(&json)));
                     conversations.insert(m.room.clone(), Conversation::after(&message));

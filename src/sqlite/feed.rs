@@ -10,7 +10,6 @@ use async_trait::async_trait;
 
 use super::recorder::Recorder;
 use crate::broker::Broker;
-use crate::error::AppError;
 use crate::feed::{Feed, Published, publish_outcome};
 use crate::matcher::BotCache;
 use crate::model::{BotCall, CallStart, Conversation, Event, Message};
@@ -98,7 +97,7 @@ impl Feed for LocalFeed {
         Ok(calls)
     }
 
-    async fn flush_calls(&self) -> Result<(), AppError> {
+    async fn flush_calls(&self) -> Result<(), StoreError> {
         self.recorder.flush().await
     }
 

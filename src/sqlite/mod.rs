@@ -41,7 +41,9 @@ pub async fn start(needs: Needs<'_>) -> Result<Started, StoreError> {
     // One server per database file: the lock is held until shutdown.
     let lock = match config.db.as_str() {
         ":memory:" => None,
-        db => Some(crate::backup::lock_database(std::path::Path::new(db)).map_err(StoreError)?),
+        db => Some(
+            crate::backup::lock_database(std::path::Path::new(db)).map_err(StoreError::Invalid)?,
+        ),
     };
     let store = Arc::new(SqliteStore::open(&config.db).await?);
     let (recorder, recorder_task) = recorder::Recorder::spawn(
@@ -82,7 +84,7 @@ impl Running for Open {
             tracing::error!(error = %e, "the bot-call recorder ended abnormally");
         }
         if let Err(e) = self.store.checkpoint().await {
-            tracing::warn!(error = %e.0, "WAL checkpoint at shutdown failed");
+            tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
         }
         self.store.close().await;
     }

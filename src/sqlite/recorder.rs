@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::error::AppError;
 use crate::model::BotCall;
 use crate::store::Store;
-use crate::{telemetry, texts};
+use crate::store::StoreError;
+use crate::telemetry;
 
 /// Records are written at least this often...
 const EVERY: Duration = Duration::from_millis(500);
@@ -92,13 +92,11 @@ impl Recorder {
 
     /// Waits until every record handed over so far is written (or given
     /// up on: see `write`).
-    pub async fn flush(&self) -> Result<(), AppError> {
+    pub async fn flush(&self) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         self.shared.lock().flushes.push(reply);
         self.shared.wake.notify_one();
-        answer
-            .await
-            .map_err(|_| AppError::Unavailable(texts::SHUTTING_DOWN.to_owned()))
+        answer.await.map_err(|_| StoreError::ShuttingDown)
     }
 }
 
@@ -136,6 +134,6 @@ async fn write(store: &dyn Store, calls: Vec<BotCall>, keep_per_room: usize) {
         // Dropping debugging records beats piling them up while the
         // database is unwell; the chat itself is unaffected.
         metrics::counter!(telemetry::BOT_CALL_RECORDS_LOST).increment(calls.len() as u64);
-        tracing::warn!(records = calls.len(), error = %e.0, "could not write bot-call records");
+        tracing::warn!(records = calls.len(), error = %e, "could not write bot-call records");
     }
 }

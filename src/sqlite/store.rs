@@ -174,11 +174,11 @@ impl SqliteStore {
         sqlx::migrate!("./migrations")
             .run(&store.writer)
             .await
-            .map_err(|e| StoreError(format!("migrating the database failed: {e}")))?;
+            .map_err(StoreError::migrate("the database"))?;
         sqlx::migrate!("./migrations/calls")
             .run(&store.calls_writer)
             .await
-            .map_err(|e| StoreError(format!("migrating the bot-call log failed: {e}")))?;
+            .map_err(StoreError::migrate("the bot-call log"))?;
         Ok(store)
     }
 

@@ -168,7 +168,7 @@ async fn insert_messages(
         run.iter()
             .map(|m| known.get(&m.room).copied())
             .collect::<Option<_>>()
-            .ok_or_else(|| StoreError("a room to write to has no number".to_owned()))?
+            .ok_or_else(|| StoreError::Invalid("a room to write to has no number".to_owned()))?
     };
     let mut sql = String::with_capacity(INSERT_MESSAGES.len() + run.len() * (INSERT_ROW.len() + 1));
     sql.push_str(INSERT_MESSAGES);
@@ -183,7 +183,7 @@ async fn insert_messages(
     for ((m, id), room_no) in run.iter().zip(first_id..).zip(numbers) {
         let message = m.stored(id, when);
         let json: Arc<str> = serde_json::to_string(&message)
-            .map_err(|e| StoreError(e.to_string()))?
+            .map_err(|e| StoreError::Invalid(e.to_string()))?
             .into();
         insert = insert
             .bind(id)

@@ -13,14 +13,42 @@ use async_trait::async_trait;
 
 use crate::model::{Bot, BotCall, BotInput, Conversation, Message, NewMessage};
 
-/// The database could not do what was asked (busy, read-only, full, gone).
+/// Why the store could not do what was asked. Cloneable (a failed batch
+/// answers every change in it), so sources are shared.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("database error: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The database failed or refused (busy, read-only, full, gone).
+    #[error("{0}")]
+    Database(#[source] Arc<sqlx::Error>),
+    /// The schema could not be brought up to date.
+    #[error("migrating {what} failed: {source}")]
+    Migrate {
+        what: &'static str,
+        #[source]
+        source: Arc<sqlx::migrate::MigrateError>,
+    },
+    /// What was asked cannot be stored, or what is stored cannot be read
+    /// back as it should be (says which).
+    #[error("{0}")]
+    Invalid(String),
+    /// The server is shutting down: the change was not made.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError(e.to_string())
+        StoreError::Database(Arc::new(e))
+    }
+}
+
+impl StoreError {
+    /// The migration error of `what` (the database, the bot-call log).
+    pub fn migrate(what: &'static str) -> impl FnOnce(sqlx::migrate::MigrateError) -> StoreError {
+        move |e| StoreError::Migrate {
+            what,
+            source: Arc::new(e),
+        }
     }
 }
 

@@ -89,7 +89,8 @@ where
         id: row.try_get("id")?,
         room: row.try_get("room")?,
         author: row.try_get("author")?,
-        kind: Kind::parse(&kind).ok_or_else(|| StoreError(format!("unknown kind {kind:?}")))?,
+        kind: Kind::parse(&kind)
+            .ok_or_else(|| StoreError::Invalid(format!("unknown kind {kind:?}")))?,
         text: row.try_get("text")?,
         when: row.try_get("when")?,
         image: row.try_get("image")?,
@@ -99,7 +100,7 @@ where
         from_bot: row.try_get("from_bot")?,
         base_url: row.try_get("base_url")?,
         state: match state {
-            Some(s) => Some(State::from_stored(&s).map_err(StoreError)?),
+            Some(s) => Some(State::from_stored(&s).map_err(StoreError::Invalid)?),
             None => None,
         },
     })

@@ -50,7 +50,8 @@ pub(super) async fn insert(
             BotCallChunks::Calls,
         ]);
         for (room, records) in part {
-            let json = serde_json::to_string(&records).map_err(|e| StoreError(e.to_string()))?;
+            let json =
+                serde_json::to_string(&records).map_err(|e| StoreError::Invalid(e.to_string()))?;
             insert.values_panic([
                 (*room).into(),
                 records[0].id.into(),
@@ -93,7 +94,7 @@ async fn oldest_needed_row(
 
 fn parse(json: &str) -> Result<Vec<BotCall>, StoreError> {
     serde_json::from_str(json)
-        .map_err(|e| StoreError(format!("a bot-call record is unreadable: {e}")))
+        .map_err(|e| StoreError::Invalid(format!("a bot-call record is unreadable: {e}")))
 }
 
 /// Drops the room's rows older than those holding its newest `keep`
