@@ -5,18 +5,17 @@
 //! strictly increasing id order, and a caller's answer means "stored and
 //! broadcast".
 //!
-//! It also tracks where each room's conversation stands (the state of its
-//! newest message), so posting a message needs no extra read to know which
-//! bot to send it to.
+//! Each message comes back from the store with the conversation its room
+//! was in just before it (every store keeps it), which the feed turns into
+//! the message's turn, in commit order. The writer has no backend branch.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::feed::Feed;
-use crate::model::{Conversation, Kind, Message, NewMessage};
+use crate::model::{Kind, Message, NewMessage};
 use crate::store::{Store, StoreError, WriteOp, WriteOutcome};
 use crate::telemetry;
 use crate::turns::Admission;
@@ -93,9 +92,6 @@ fn shutting_down() -> StoreError {
 }
 
 async fn run(mut rx: mpsc::Receiver<Command>, store: Arc<dyn Store>, feed: Arc<dyn Feed>) {
-    // Each room's conversation after its newest message; loaded from the
-    // store the first time the room is written to.
-    let mut conversations: HashMap<String, Option<Conversation>> = HashMap::new();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         if batch.len() < MAX_BATCH {
@@ -107,7 +103,7 @@ async fn run(mut rx: mpsc::Receiver<Command>, store: Arc<dyn Store>, feed: Arc<d
             rx.recv_many(&mut batch, room).now_or_never();
         }
         let (ops, replies) = batch.drain(..).map(|c| (c.op, c.reply)).unzip();
-        write_changes(&*store, ops, replies, &mut conversations, &*feed).await;
+        write_changes(&*store, ops, replies, &*feed).await;
     }
 }
 
@@ -117,43 +113,26 @@ async fn write_changes(
     store: &dyn Store,
     ops: Vec<WriteOp>,
     replies: Vec<oneshot::Sender<Reply>>,
-    conversations: &mut HashMap<String, Option<Conversation>>,
     feed: &dyn Feed,
 ) {
     let started = std::time::Instant::now();
     metrics::histogram!(telemetry::DB_WRITE_BATCH).record(ops.len() as f64);
-    let loaded = if store.tracks_conversations() {
-        Ok(())
-    } else {
-        load_conversations(store, &ops, conversations).await
-    };
-    let results = match loaded {
-        Err(e) => vec![Err(e); ops.len()],
-        Ok(()) => write_batch(store, &ops).await,
-    };
+    let results = write_batch(store, &ops).await;
     telemetry::observe_seconds(telemetry::DB_WRITE_SECONDS, started.elapsed());
     let published = feed.committed(&mut results.iter().filter_map(|r| r.as_ref().ok()));
     let mut answers = Vec::with_capacity(replies.len());
     for (reply, result) in replies.into_iter().zip(results) {
         let mut turn = None;
-        if let Ok(outcome) = &result {
-            let before = match outcome {
-                WriteOutcome::Message {
-                    before: Some(known),
-                    ..
-                } => known.clone(),
-                _ => track(outcome, conversations),
-            };
-            // Turns are registered in commit order, so they keep it.
-            if let WriteOutcome::Message {
-                message,
-                turn: registered,
-                ..
-            } = outcome
-                && message.kind == Kind::User
-            {
-                turn = Some(feed.turn(message, before, *registered));
-            }
+        // Turns are registered in commit order, so they keep it.
+        if let Ok(WriteOutcome::Message {
+            message,
+            before,
+            turn: registered,
+            ..
+        }) = &result
+            && message.kind == Kind::User
+        {
+            turn = Some(feed.turn(message, before.clone(), *registered));
         }
         answers.push((reply, (result, turn)));
     }
@@ -196,42 +175,5 @@ async fn write_batch(store: &dyn Store, ops: &[WriteOp]) -> Vec<Result<WriteOutc
             }
             results
         }
-    }
-}
-
-async fn load_conversations(
-    store: &dyn Store,
-    ops: &[WriteOp],
-    conversations: &mut HashMap<String, Option<Conversation>>,
-) -> Result<(), StoreError> {
-    for op in ops {
-        if let WriteOp::InsertMessage(m) = op
-            && !conversations.contains_key(&m.room)
-        {
-            let newest = store.latest_message_before(&m.room, i64::MAX).await?;
-            let conversation = newest.as_ref().and_then(Conversation::after);
-            conversations.insert(m.room.clone(), conversation);
-        }
-    }
-    Ok(())
-}
-
-/// Updates the room's conversation; for a message, returns the one before.
-fn track(
-    outcome: &WriteOutcome,
-    conversations: &mut HashMap<String, Option<Conversation>>,
-) -> Option<Conversation> {
-    match outcome {
-        WriteOutcome::Message { message: m, .. } => conversations
-            .insert(m.room.clone(), Conversation::after(m))
-            .flatten(),
-        WriteOutcome::Cleared {
-            room,
-            last_cleared_id: Some(_),
-        } => {
-            conversations.insert(room.clone(), None);
-            None
-        }
-        _ => None,
     }
 }

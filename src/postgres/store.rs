@@ -295,10 +295,6 @@ impl Store for PostgresStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
-
-    fn tracks_conversations(&self) -> bool {
-        true
-    }
 }
 
 fn parse_call(json: &str) -> Result<BotCall, StoreError> {

@@ -126,7 +126,7 @@ impl PostgresStore {
                     WriteOutcome::Message {
                         message,
                         json,
-                        before: Some(before),
+                        before,
                         turn,
                     }
                 }

@@ -19,7 +19,7 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Row};
 
 use super::write::find_bot;
-use crate::model::{Bot, BotCall, Message};
+use crate::model::{Bot, BotCall, Conversation, Message};
 use crate::store::schema::{Messages, PAGE_MAX_CHARS, bot_from_row, message_from_row};
 use crate::store::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
 use crate::store::{bots, reads};
@@ -60,6 +60,11 @@ pub struct SqliteStore {
     /// runs every few records, not on every one (listings still show only
     /// the newest `keep`).
     pub(super) unpruned_calls: std::sync::Mutex<HashMap<String, usize>>,
+    /// Each room's conversation after its newest message, as the writer
+    /// has read or made it (PostgreSQL keeps it on the room's row): read
+    /// from the room's newest message the first time the room is written
+    /// to, then kept up to date by every write.
+    pub(super) conversations: std::sync::Mutex<HashMap<String, Option<Conversation>>>,
     /// How to open a fresh connection to the file (`None` in memory), for
     /// the health check's write probe.
     pub(super) file: Option<SqliteConnectOptions>,
@@ -143,6 +148,7 @@ impl SqliteStore {
                 next_message_id: Default::default(),
                 room_numbers: Default::default(),
                 unpruned_calls: Default::default(),
+                conversations: Default::default(),
                 file: None,
             }
         } else {
@@ -168,6 +174,7 @@ impl SqliteStore {
                 next_message_id: Default::default(),
                 room_numbers: Default::default(),
                 unpruned_calls: Default::default(),
+                conversations: Default::default(),
                 file: Some(options),
             }
         };

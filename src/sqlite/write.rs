@@ -3,13 +3,15 @@
 //! messages inserted with multi-row statements, bots changed (see
 //! `store::bots`) and rooms cleared.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::store::Store as _;
 use sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
 use super::store::{Clears, Rooms, SqliteStore, in_room};
-use crate::model::{Message, NewMessage, now_seconds};
+use crate::model::{Conversation, Message, NewMessage, now_seconds};
 use crate::store::bots;
 use crate::store::schema::{MAX_ROWS_PER_INSERT, Messages};
 use crate::store::{Registered, StoreError, WriteOp, WriteOutcome};
@@ -60,6 +62,61 @@ impl SqliteStore {
     }
 
     pub(super) async fn write_all(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
+        let mut conversations = self.conversations_of(ops).await?;
+        let mut outcomes = self.write_ops(ops).await?;
+        // Each message learns the conversation before it, in order; the
+        // rooms' conversations are kept only once the batch is stored.
+        for outcome in &mut outcomes {
+            match outcome {
+                WriteOutcome::Message {
+                    message, before, ..
+                } => {
+                    let after = Conversation::after(message);
+                    *before = conversations.insert(message.room.clone(), after).flatten();
+                }
+                WriteOutcome::Cleared {
+                    room,
+                    last_cleared_id: Some(_),
+                } => {
+                    conversations.insert(room.clone(), None);
+                }
+                _ => {}
+            }
+        }
+        crate::sync::lock(&self.conversations).extend(conversations);
+        Ok(outcomes)
+    }
+
+    /// The conversations of the rooms `ops` writes messages to (each read
+    /// from its newest message the first time).
+    async fn conversations_of(
+        &self,
+        ops: &[WriteOp],
+    ) -> Result<HashMap<String, Option<Conversation>>, StoreError> {
+        let mut known = HashMap::new();
+        for op in ops {
+            let room = match op {
+                WriteOp::InsertMessage(m) => &m.room,
+                WriteOp::ClearRoom(room) => room,
+                _ => continue,
+            };
+            if known.contains_key(room) {
+                continue;
+            }
+            let kept = crate::sync::lock(&self.conversations).get(room).cloned();
+            let conversation = match kept {
+                Some(conversation) => conversation,
+                None => {
+                    let newest = self.latest_message_before(room, i64::MAX).await?;
+                    newest.as_ref().and_then(Conversation::after)
+                }
+            };
+            known.insert(room.clone(), conversation);
+        }
+        Ok(known)
+    }
+
+    async fn write_ops(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
         self.number_rooms(ops).await?;
         let mut next_id = *self.next_id();
         // The common batch, messages only, needs no transaction: it is one

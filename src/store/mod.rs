@@ -87,10 +87,10 @@ pub enum WriteOutcome {
         /// The message as its API JSON, serialised once at insert: the
         /// stored copy, the HTTP answer and the websocket frame use it.
         json: Arc<str>,
-        /// The conversation the room was in just before it, when the
-        /// store keeps it (a shared database keeps it with the room);
-        /// `None` when the writer tracks it (it is the only writer).
-        before: Option<Option<Conversation>>,
+        /// The conversation the room was in just before it: every store
+        /// keeps each room's conversation (SQLite in its memory, PostgreSQL
+        /// on the room's row).
+        before: Option<Conversation>,
         /// The turn registered for it in its own transaction (a shared
         /// database decides there; see `turns`).
         turn: Registered,
@@ -170,9 +170,4 @@ pub trait Store: Send + Sync + 'static {
     async fn clear_point(&self, room: &str) -> Result<Option<i64>, StoreError>;
     /// Answers when the database does.
     async fn ping(&self) -> Result<(), StoreError>;
-    /// Whether `write` reports the conversation before each message (a
-    /// shared database must); otherwise the writer tracks it.
-    fn tracks_conversations(&self) -> bool {
-        false
-    }
 }
