@@ -89,9 +89,9 @@ stage "cargo test (server, example bots, benchmark smoke run; tests/postgres.rs 
 
 if [ -n "${NECSUS_TEST_POSTGRES:-}" ]; then
   stage "cargo test: the API, bots, conversations, websocket, calls, hardening, rate-limit, HTTP-client and Python-bot suites again, on PostgreSQL" \
-    env NECSUS_TEST_BACKEND=postgres cargo test --locked --no-fail-fast -p necsus \
-    --test api --test bots --test conversations --test websocket --test calls \
-    --test hardening --test ratelimit --test bot_http --test python_bots
+    env NECSUS_TEST_BACKEND=postgres cargo test --locked --no-fail-fast -p necsus --test it -- \
+    api:: bots:: conversations:: websocket:: calls:: \
+    hardening:: ratelimit:: bot_http:: python_bots::
 fi
 
 client_build() {

@@ -1,4 +1,4 @@
-"""Real Flask bots for tests/python_bots.rs.
+"""Real Flask bots for tests/it/python_bots.rs.
 
 Each route answers the way a student's Flask bot (or the library under it)
 really does, so the tests check NeCSuS against Python's own behaviour rather

@@ -2,16 +2,14 @@
 //! metrics, trusted proxies in the access log, graceful shutdown, clear
 //! start-up errors, migrations, and the committed Caddyfile in front.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use axum::http::StatusCode;
-use common::*;
 use serde_json::{Value, json};
 
 /// The real `necsus` binary as a child process, its log lines collected.

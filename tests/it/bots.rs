@@ -1,12 +1,10 @@
 //! The bot engine of docs/contract.md §4: matching, payloads, sequential activation,
 //! reply validation and every student-facing failure message.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use axum::http::StatusCode;
-use common::*;
 use serde_json::{Value, json};
 
 #[tokio::test]

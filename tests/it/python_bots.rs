@@ -6,12 +6,10 @@
 //! tests/pybots/requirements.txt). Without them the tests are skipped loudly,
 //! except under CI, where they fail.
 
-mod common;
-
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const SERVE_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pybots/serve.py");

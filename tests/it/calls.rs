@@ -2,12 +2,10 @@
 //! bounded per room, listed with filters, announced on the room stream, and
 //! test and replay calls that post nothing into the room.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use axum::http::StatusCode;
-use common::*;
 use serde_json::{Value, json};
 
 async fn calls(app: &TestApp, query: &str) -> Vec<Value> {

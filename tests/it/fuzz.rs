@@ -2,11 +2,9 @@
 //! bodies on every JSON endpoint never give a 5xx or a panic, and every
 //! answer has the shape the spec gives it.
 
-mod common;
-
 use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 

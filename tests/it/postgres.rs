@@ -4,13 +4,11 @@
 //! `tests/run-all.sh` sets up); without it these print a loud SKIPPING
 //! line, and under CI they fail.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// `n` instances on one fresh database.

@@ -1,9 +1,7 @@
 //! Stateful conversations and forms (docs/contract.md §5).
 
-mod common;
-
+use crate::common::*;
 use axum::http::StatusCode;
-use common::*;
 use serde_json::{Value, json};
 
 #[tokio::test]

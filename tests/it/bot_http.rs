@@ -3,12 +3,10 @@
 //! wrong URL; redirects keep the POST and show in the bot-call log.
 //! (tests/python_bots.rs checks the same against real Flask and gunicorn.)
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -1,9 +1,7 @@
 //! The HTTP API of docs/contract.md §3: routes, status codes, JSON errors, headers.
 
-mod common;
-
+use crate::common::*;
 use axum::http::StatusCode;
-use common::*;
 use serde_json::{Value, json};
 
 const MESSAGE_KEYS: [&str; 13] = [

@@ -4,11 +4,9 @@
 //! UTF-8 with and without BOM, UTF-16 and UTF-32) compared with the real
 //! thing in a Python process beside the test.
 
-mod common;
-
 use std::sync::Mutex;
 
-use common::PythonOracle;
+use crate::common::PythonOracle;
 use necsus::botcall::pyjson;
 use proptest::prelude::*;
 use serde_json::{Value, json};

@@ -3,14 +3,12 @@
 //! `Retry-After` and told once in the room; other rooms never notice; a
 //! room of people posting at once is never bothered.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::*;
 use axum::body::Bytes;
 use axum::http::StatusCode;
-use common::*;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 

@@ -5,12 +5,10 @@
 //! built from, checked against the same CPython, and the student-visible
 //! examples through the HTTP API.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::PythonOracle;
+use crate::common::PythonOracle;
 use necsus::matcher::{CompiledBot, PatternError};
 use necsus::model::Bot;
 use proptest::prelude::*;
@@ -505,7 +503,7 @@ fn unicode_tables_are_cpythons() {
         String::from_utf8_lossy(&out.stderr)
     );
     let fresh = String::from_utf8(out.stdout).expect("utf-8");
-    let committed = include_str!("../src/pyre/tables.rs");
+    let committed = include_str!("../../src/pyre/tables.rs");
     // The first line names the CPython version; the data must be equal.
     let body = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
     assert!(
@@ -518,8 +516,10 @@ fn unicode_tables_are_cpythons() {
 
 #[tokio::test]
 async fn students_see_python_matching_through_the_api() {
-    let app = common::spawn_app().await;
-    let bot = common::recording_bot(|_, _| common::Answer::json(json!({"text": "ok"}))).await;
+    let app = crate::common::spawn_app().await;
+    let bot =
+        crate::common::recording_bot(|_, _| crate::common::Answer::json(json!({"text": "ok"})))
+            .await;
     app.add_bot("tr", "izmir", &bot.url("/"), None).await;
     app.add_bot(
         "tr",
@@ -567,8 +567,10 @@ fn probe() {
 /// `params`) or not.
 #[tokio::test]
 async fn conditionals_named_escapes_and_backreferences_through_the_api() {
-    let app = common::spawn_app().await;
-    let bot = common::recording_bot(|_, _| common::Answer::json(json!({"text": "ok"}))).await;
+    let app = crate::common::spawn_app().await;
+    let bot =
+        crate::common::recording_bot(|_, _| crate::common::Answer::json(json!({"text": "ok"})))
+            .await;
     let cases: [(&str, &str, Option<Value>); 6] = [
         (r"(?P<g>^)?(?(g)a|[^a])", "b", Some(json!({"g": null}))),
         (

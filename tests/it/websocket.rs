@@ -1,12 +1,10 @@
 //! The room stream of docs/contract.md §6: connect-time replay, live events, clears,
 //! exactly-once ordering under concurrent posting, and lagging subscribers.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn ids_of(frames: &[Value]) -> Vec<i64> {
