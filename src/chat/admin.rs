@@ -6,8 +6,9 @@ use super::*;
 impl Chat {
     #[tracing::instrument(skip_all, fields(room = %input.room))]
     pub async fn upsert_bot(&self, input: BotInput) -> Result<Bot, Error> {
-        self.check_room(&input.room)?;
         let l = &self.settings.limits;
+        // A bot's room comes with its other fields (the store's input).
+        RoomName::parse(input.room.clone(), l)?;
         check_len("name", &input.name, l.max_bot_name_chars)?;
         check_len("url", &input.url, l.max_url_chars)?;
         check_opt_len("responds_to", &input.responds_to, l.max_pattern_chars)?;
@@ -34,11 +35,10 @@ impl Chat {
     }
 
     #[tracing::instrument(skip(self))]
-    pub async fn clear_room_messages(&self, room: &str) -> Result<(), Error> {
-        self.check_room(room)?;
+    pub async fn clear_room_messages(&self, room: &RoomName) -> Result<(), Error> {
         self.services
             .writer
-            .write(WriteOp::ClearRoom(room.to_owned()))
+            .write(WriteOp::ClearRoom(room.to_string()))
             .await?;
         Ok(())
     }
@@ -47,8 +47,7 @@ impl Chat {
     /// Done whenever the newest message carries state, even if its bot is
     /// gone, so the client's "Leave conversation" always leaves.
     #[tracing::instrument(skip(self))]
-    pub async fn clear_room_state(&self, room: &str) -> Result<(), Error> {
-        self.check_room(room)?;
+    pub async fn clear_room_state(&self, room: &RoomName) -> Result<(), Error> {
         let latest = self
             .services
             .store

@@ -276,11 +276,10 @@ impl Chat {
     /// Recorded calls of a room, ascending, optionally of one bot.
     pub async fn bot_calls(
         &self,
-        room: &str,
+        room: &RoomName,
         bot_id: Option<i64>,
         since: i64,
     ) -> Result<Vec<BotCall>, Error> {
-        self.check_room(room)?;
         let keep = self.services.calls.keep_per_room();
         self.services.calls.flush().await?;
         Ok(self

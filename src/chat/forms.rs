@@ -9,7 +9,6 @@ impl Chat {
     /// the reply (docs/contract.md §5).
     #[tracing::instrument(level = "debug", skip_all, fields(room = %input.room, bot_id = input.bot_id))]
     pub async fn submit_form(self: &Arc<Self>, input: FormSubmission) -> Result<(), Error> {
-        self.check_room(&input.room)?;
         check_len(
             "author",
             &input.author,
@@ -111,7 +110,7 @@ impl Chat {
                 .write(WriteOp::UpsertBot {
                     bot: BotInput {
                         id: None,
-                        room: room.clone(),
+                        room: room.to_string(),
                         name: texts::auto_bot_name(&target.url),
                         responds_to: None,
                         url: target.url.clone(),
@@ -122,7 +121,7 @@ impl Chat {
                 .await?;
             match created {
                 WriteOutcome::Bot { bot, .. } => target.id = Some(bot.id),
-                _ => tracing::warn!(room, "room full: no (Auto) bot for the conversation"),
+                _ => tracing::warn!(%room, "room full: no (Auto) bot for the conversation"),
             }
         }
         self.store_result(room, &target, call, &input.by).await

@@ -32,25 +32,27 @@ impl History {
 impl Chat {
     /// The room's messages after `since`, read page by page so a long
     /// history never sits in memory whole.
-    pub fn messages(&self, room: &str, since: i64) -> Result<History, Error> {
-        self.check_room(room)?;
+    pub fn messages(&self, room: &RoomName, since: i64) -> Result<History, Error> {
         Ok(History {
             store: Arc::clone(&self.services.store),
-            room: room.to_owned(),
+            room: room.to_string(),
             after: since,
         })
     }
 
-    pub async fn bots(&self, room: Option<&str>) -> Result<Vec<Bot>, Error> {
-        Ok(self.services.store.bots(room).await?)
+    pub async fn bots(&self, room: Option<&RoomName>) -> Result<Vec<Bot>, Error> {
+        Ok(self.services.store.bots(room.map(RoomName::as_str)).await?)
     }
 
     /// Subscribes to a room, then reads what a new subscriber is sent
     /// first. Everything committed before a read is in it, everything
     /// after the subscription is on the subscription; the websocket drops
     /// the overlap by message id.
-    pub async fn subscribe(&self, room: &str, since: i64) -> Result<(Subscription, Replay), Error> {
-        self.check_room(room)?;
+    pub async fn subscribe(
+        &self,
+        room: &RoomName,
+        since: i64,
+    ) -> Result<(Subscription, Replay), Error> {
         let subscription = self.services.broker.subscribe(room);
         let clear_point = self.services.store.clear_point(room).await?;
         let bots = self.services.store.bots(Some(room)).await?;

@@ -49,10 +49,54 @@ use crate::turns::{Admission, Ticket};
 use crate::writer::{Inserted, Writer};
 use crate::{telemetry, texts};
 
+/// A room's name, parsed once where a request comes in: not empty, no
+/// control characters (names travel in URL paths and show in page titles),
+/// at most `--max-name-chars` characters. Any other character, `/`, `%`
+/// and `..` included, is part of the name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct RoomName(String);
+
+impl RoomName {
+    /// # Errors
+    /// `Invalid`, saying which rule the name breaks.
+    pub fn parse(raw: String, limits: &Limits) -> Result<RoomName, Error> {
+        if raw.is_empty() {
+            return Err(Error::Invalid(texts::field_empty("room")));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(Error::Invalid(texts::field_control_chars("room")));
+        }
+        check_len("room", &raw, limits.max_room_chars)?;
+        Ok(RoomName(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::ops::Deref for RoomName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RoomName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A message typed by a person.
 #[derive(Debug, Clone)]
 pub struct UserMessage {
-    pub room: String,
+    pub room: RoomName,
     pub author: String,
     pub text: String,
     pub image: Option<String>,
@@ -82,7 +126,7 @@ pub struct Requester {
 /// A form in a bot's message, submitted from the browser.
 #[derive(Debug, Clone)]
 pub struct FormSubmission {
-    pub room: String,
+    pub room: RoomName,
     pub author: String,
     /// The bot whose message held the form.
     pub bot_id: i64,
@@ -284,15 +328,9 @@ impl Chat {
         &self.services.broker
     }
 
-    pub fn check_room(&self, room: &str) -> Result<(), Error> {
-        if room.is_empty() {
-            return Err(Error::Invalid(texts::field_empty("room")));
-        }
-        // Room names travel in URL paths and show in page titles.
-        if room.chars().any(char::is_control) {
-            return Err(Error::Invalid(texts::field_control_chars("room")));
-        }
-        check_len("room", room, self.settings.limits.max_room_chars)
+    /// Parses a room's name as a request gave it (see `RoomName`).
+    pub fn room(&self, raw: String) -> Result<RoomName, Error> {
+        RoomName::parse(raw, &self.settings.limits)
     }
 
     async fn post_system(&self, room: &str, text: String) -> Result<Message, Error> {

@@ -11,7 +11,6 @@ impl Chat {
     /// is stored.
     #[tracing::instrument(level = "debug", skip_all, fields(room = %input.room))]
     pub async fn post_message(self: &Arc<Self>, input: UserMessage) -> Result<Posted, Error> {
-        self.check_room(&input.room)?;
         let l = &self.settings.limits;
         check_len("author", &input.author, l.max_author_chars)?;
         check_len("text", &input.text, l.max_text_chars)?;
@@ -40,7 +39,7 @@ impl Chat {
             .services
             .writer
             .insert(NewMessage {
-                room: input.room,
+                room: input.room.into_string(),
                 author: input.author,
                 kind: Some(Kind::User),
                 text: input.text,

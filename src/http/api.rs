@@ -57,6 +57,7 @@ async fn list_messages(
     let since = query_param(&query, "since")
         .and_then(|s| s.trim().parse::<i64>().ok())
         .unwrap_or(-1);
+    let room = state.chat.room(room)?;
     let mut history = state.chat.messages(&room, since)?;
     // The first page is read before answering, so a database failure is
     // still a clean 503; later pages stream.
@@ -90,8 +91,11 @@ async fn list_bots(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<Bot>>, ApiError> {
-    let room = query_param(&query, "room");
-    Ok(Json(state.chat.bots(room.as_deref()).await?))
+    let room = match query_param(&query, "room") {
+        Some(raw) => Some(state.chat.room(raw)?),
+        None => None,
+    };
+    Ok(Json(state.chat.bots(room.as_ref()).await?))
 }
 
 async fn post_message(
@@ -99,14 +103,18 @@ async fn post_message(
     by: Requester,
     mut body: JsonObject,
 ) -> Result<Response, ApiError> {
+    let room = body.string("room")?;
+    let (author, text) = (body.string("author")?, body.string("text")?);
+    let (image, media) = (body.opt_string("image")?, body.opt_string("media")?);
+    let (css, js) = (body.opt_string("css")?, body.opt_string("js")?);
     let input = UserMessage {
-        room: body.string("room")?,
-        author: body.string("author")?,
-        text: body.string("text")?,
-        image: body.opt_string("image")?,
-        media: body.opt_string("media")?,
-        css: body.opt_string("css")?,
-        js: body.opt_string("js")?,
+        room: state.chat.room(room)?,
+        author,
+        text,
+        image,
+        media,
+        css,
+        js,
         by,
     };
     // The message's JSON as it was stored: no second serialisation.
@@ -119,12 +127,15 @@ async fn post_form(
     by: Requester,
     mut body: JsonObject,
 ) -> Result<Json<Value>, ApiError> {
+    let room = body.string("room")?;
+    let (author, bot_id) = (body.string("author")?, body.integer("bot_id")?);
+    let (action_url, form_data) = (body.opt_string("action_url")?, body.value("form_data")?);
     let input = FormSubmission {
-        room: body.string("room")?,
-        author: body.string("author")?,
-        bot_id: body.integer("bot_id")?,
-        action_url: body.opt_string("action_url")?,
-        form_data: body.value("form_data")?,
+        room: state.chat.room(room)?,
+        author,
+        bot_id,
+        action_url,
+        form_data,
         by,
     };
     state.chat.submit_form(input).await?;
@@ -158,7 +169,7 @@ async fn clear_room_messages(
     State(state): State<AppState>,
     mut body: JsonObject,
 ) -> Result<Json<Value>, ApiError> {
-    let room = body.string("room")?;
+    let room = state.chat.room(body.string("room")?)?;
     state.chat.clear_room_messages(&room).await?;
     Ok(Json(json!({ "room": room })))
 }
@@ -167,7 +178,7 @@ async fn clear_room_state(
     State(state): State<AppState>,
     mut body: JsonObject,
 ) -> Result<Json<Value>, ApiError> {
-    let room = body.string("room")?;
+    let room = state.chat.room(body.string("room")?)?;
     state.chat.clear_room_state(&room).await?;
     Ok(Json(json!({ "room": room })))
 }
@@ -188,6 +199,7 @@ async fn list_bot_calls(
     let since = query_param(&query, "since")
         .and_then(|s| s.trim().parse::<i64>().ok())
         .unwrap_or(-1);
+    let room = state.chat.room(room)?;
     Ok(Json(state.chat.bot_calls(&room, bot_id, since).await?))
 }
 

@@ -18,7 +18,7 @@ use futures_util::SinkExt;
 
 use super::AppState;
 use crate::broker::{RecvError, Subscription};
-use crate::chat::Replay;
+use crate::chat::{Replay, RoomName};
 use crate::http::error::ApiError;
 use crate::model::Event;
 
@@ -55,9 +55,10 @@ async fn upgrade(
     RawQuery(query): RawQuery,
     State(state): State<AppState>,
 ) -> Response {
-    if let Err(e) = state.chat.check_room(&room) {
-        return ApiError::from(e).into_response();
-    }
+    let room = match state.chat.room(room) {
+        Ok(room) => room,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
     let since = query
         .as_deref()
         .and_then(|q| {
@@ -83,7 +84,7 @@ fn close(code: u16, reason: String) -> Option<CloseFrame> {
     })
 }
 
-async fn serve(mut socket: WebSocket, state: AppState, room: String, since: i64) {
+async fn serve(mut socket: WebSocket, state: AppState, room: RoomName, since: i64) {
     let close_frame = match state.chat.subscribe(&room, since).await {
         Err(e) => close(CLOSE_INTERNAL, e.to_string()),
         Ok((subscription, replay)) => {
