@@ -92,6 +92,7 @@ pub async fn serve(
         config: Arc::new(config),
         shutdown: shutdown.clone(),
     };
+    log_mode(&state.config);
     let app = http::router(state);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "NeCSuS is listening");
@@ -126,4 +127,20 @@ pub async fn serve(
     running.shut_down().await;
     tracing::info!("NeCSuS stopped");
     Ok(())
+}
+
+/// Says at start-up which trust mode runs (see `http::crosssite`).
+fn log_mode(config: &Config) {
+    if config.open {
+        tracing::warn!(
+            "open mode (--open): changes from other sites' pages are accepted and /metrics answers anyone"
+        );
+        return;
+    }
+    let tutor = if config.tutor_token.is_some() {
+        "a tutor's token is configured"
+    } else {
+        "no tutor's token: /metrics answers this machine only"
+    };
+    tracing::info!("protected mode: changes from other sites' pages are refused; {tutor}");
 }

@@ -152,6 +152,26 @@ struct ServeArgs {
     /// when it was saved, and the call asked for, from this machine itself.
     #[arg(long, env = "NECSUS_ALLOW_BOT_NETWORKS", value_delimiter = ',')]
     allow_bot_networks: Vec<String>,
+    /// Trust everyone, as the original NeCSuS did (a private classroom
+    /// network, or the original web client on another origin): changes
+    /// from other sites' pages are accepted and /metrics answers anyone.
+    #[arg(
+        long,
+        env = "NECSUS_OPEN",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    open: bool,
+    /// Other sites whose pages may change things here (comma-separated
+    /// origins, e.g. https://lab.school.org); by default a change from
+    /// another site's page in a browser is refused.
+    #[arg(long, env = "NECSUS_ALLOW_ORIGINS", value_delimiter = ',')]
+    allow_origins: Vec<String>,
+    /// A file holding the tutor's token (or set NECSUS_TUTOR_TOKEN): with
+    /// it, `Authorization: Bearer <token>` may read /metrics from anywhere.
+    /// Without one, /metrics answers this machine only.
+    #[arg(long, env = "NECSUS_TUTOR_TOKEN_FILE")]
+    tutor_token_file: Option<std::path::PathBuf>,
     /// Posts per second one room accepts in the long run; faster posting
     /// (a bot triggering itself, a script in a loop) gets 429 (0: no limit).
     #[arg(long, env = "NECSUS_ROOM_RATE_LIMIT", default_value_t = 20.0)]
@@ -251,6 +271,9 @@ impl ServeArgs {
             max_messages_per_post: self.max_messages_per_post,
             failure_notice_gap: seconds(self.failure_notice_gap, "failure-notice-gap")?,
             trusted_proxies: networks(&self.trusted_proxies, "--trusted-proxies")?,
+            open: self.open,
+            allow_origins: origins(&self.allow_origins)?,
+            tutor_token: tutor_token(self.tutor_token_file.as_deref())?,
             allow_bot_networks: networks(&self.allow_bot_networks, "--allow-bot-networks")?,
             limits: Limits {
                 max_body_bytes: self.max_body_bytes,
@@ -264,6 +287,44 @@ impl ServeArgs {
             },
             ..Config::default()
         })
+    }
+}
+
+/// Origins as `--allow-origins` lists them, normalised (`scheme://host[:port]`,
+/// lower case, no trailing slash).
+fn origins(listed: &[String]) -> Result<Vec<String>, String> {
+    listed
+        .iter()
+        .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+        .filter(|o| !o.is_empty())
+        .map(|o| match url::Url::parse(&o) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.path() == "/" => Ok(o),
+            _ => Err(format!(
+                "--allow-origins: {o:?} is not an origin like https://lab.school.org"
+            )),
+        })
+        .collect()
+}
+
+/// The tutor's token: the file's first line, or NECSUS_TUTOR_TOKEN.
+fn tutor_token(file: Option<&std::path::Path>) -> Result<Option<String>, String> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("--tutor-token-file {}: {e}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        None => std::env::var("NECSUS_TUTOR_TOKEN")
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+    };
+    match token.len() {
+        0 => Ok(None),
+        1..16 => Err("the tutor's token must be at least 16 characters".to_owned()),
+        _ => Ok(Some(token)),
     }
 }
 

@@ -70,6 +70,14 @@ pub struct Config {
     /// Networks bots may be called on whoever saved them, besides the
     /// public internet (see `netguard`).
     pub allow_bot_networks: Vec<ipnet::IpNet>,
+    /// Trust everyone, as the original did: no cross-site check, `/metrics`
+    /// open (see `http::crosssite`).
+    pub open: bool,
+    /// Other sites' origins whose pages may change things here
+    /// (`scheme://host[:port]`, lower case).
+    pub allow_origins: Vec<String>,
+    /// The tutor's token, if one is configured (never logged).
+    pub tutor_token: Option<String>,
     /// Posts per second a room accepts in the long run (0: no limit), and
     /// how many it accepts at once.
     pub room_rate_limit: f64,
@@ -117,6 +125,9 @@ impl Default for Config {
             bot_calls_per_room: 200,
             trusted_proxies: loopback_nets(),
             allow_bot_networks: Vec::new(),
+            open: false,
+            allow_origins: Vec::new(),
+            tutor_token: None,
             room_rate_limit: 20.0,
             room_rate_burst: 120,
             client_rate_limit: 5.0,

@@ -284,6 +284,19 @@ pub fn cascade_refused(budget: u32) -> String {
     )
 }
 
+/// A change refused because it came from another site's page.
+pub fn cross_site_refused(from: &str) -> String {
+    format!(
+        "NeCSuS refuses changes sent by another website's page ({from}) in your browser, so \
+         that a page you happen to open cannot post, change bots or clear rooms as you. Use \
+         the NeCSuS page itself, or a script (curl, Python's requests); a tutor can allow a \
+         site with --allow-origins."
+    )
+}
+
+pub const METRICS_REFUSED: &str = "/metrics answers only on the server's own machine, or to a \
+    request carrying the tutor's token (Authorization: Bearer ...).";
+
 pub fn rate_limited(retry_after_secs: u64) -> String {
     format!(
         "This room is receiving messages too fast (a bot triggering itself, or a script in a \

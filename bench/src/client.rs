@@ -32,16 +32,21 @@ impl Server {
 
     /// The server's per-room rate limit in posts per second (0: off), as
     /// its metrics report it.
+    /// Behind a proxy, /metrics needs the tutor's token: it is taken from
+    /// `NECSUS_TUTOR_TOKEN`.
     pub async fn room_rate_limit(&self) -> Result<f64, String> {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .text()
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut request = self.http.get(format!("{}/metrics", self.base));
+        if let Ok(token) = std::env::var("NECSUS_TUTOR_TOKEN") {
+            request = request.bearer_auth(token.trim());
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        if response.status() == reqwest::StatusCode::FORBIDDEN {
+            return Err(format!(
+                "{}/metrics is refused (behind a proxy it needs the tutor's token: set NECSUS_TUTOR_TOKEN)",
+                self.base
+            ));
+        }
+        let text = response.text().await.map_err(|e| e.to_string())?;
         Ok(text
             .lines()
             .find_map(|l| l.strip_prefix("necsus_room_rate_limit_posts_per_second "))

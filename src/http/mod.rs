@@ -4,6 +4,7 @@
 
 mod access_log;
 mod api;
+mod crosssite;
 pub mod error;
 mod input;
 mod origin;
@@ -43,6 +44,10 @@ pub fn router(state: AppState) -> Router {
             ApiError::MethodNotAllowed(texts::METHOD_NOT_ALLOWED.to_owned())
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crosssite::refuse,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access_log::log,

@@ -12,6 +12,7 @@ use rust_embed::RustEmbed;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::AppState;
+use crate::chat::Requester;
 use crate::http::error::ApiError;
 use crate::texts;
 
@@ -72,7 +73,25 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics_page(State(state): State<AppState>) -> Response {
+/// Prometheus metrics: for this machine (the scraper beside the server, or
+/// a tutor on it), or anyone with the tutor's token; everyone in open mode.
+async fn metrics_page(
+    State(state): State<AppState>,
+    by: Requester,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let tutor = match (&state.config.tutor_token, bearer) {
+        (Some(token), Some(given)) => same_secret(token.as_bytes(), given.as_bytes()),
+        _ => false,
+    };
+    if !(state.config.open || by.from_here || tutor) {
+        return ApiError::Forbidden(texts::METRICS_REFUSED.to_owned()).into_response();
+    }
     let text = crate::telemetry::render(
         state.chat.broker().subscriber_count(),
         state.config.room_rate_limit,
@@ -90,4 +109,14 @@ async fn fallback(method: Method, uri: Uri) -> Response {
     } else {
         ApiError::MethodNotAllowed(texts::METHOD_NOT_ALLOWED.to_owned()).into_response()
     }
+}
+
+/// Whether two secrets are equal, in time that does not depend on where
+/// they first differ (only on their lengths).
+fn same_secret(expected: &[u8], given: &[u8]) -> bool {
+    let differ = expected
+        .iter()
+        .zip(given)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    std::hint::black_box(differ) == 0 && expected.len() == given.len()
 }

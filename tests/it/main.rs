@@ -15,6 +15,7 @@ mod bot_http;
 mod bots;
 mod calls;
 mod conversations;
+mod crosssite;
 mod fuzz;
 mod hardening;
 mod operations;
