@@ -22,7 +22,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::write::find_bot;
 use crate::model::{Bot, BotCall, Message};
-use crate::store::schema::{Messages, PAGE_MAX_CHARS, bot_from_row, message_from_row};
+use crate::store::schema::{
+    Messages, PAGE_MAX_CHARS, bot_from_row, message_from_row, page_from_row,
+};
 use crate::store::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
 use crate::store::{bots, reads};
 
@@ -140,7 +142,7 @@ fn rand_instance() -> u64 {
 }
 
 /// Messages of `room`, by name (PostgreSQL indexes them by room name).
-fn in_room(room: &str) -> Expr {
+pub(super) fn in_room(room: &str) -> Expr {
     Expr::col(Messages::Room).eq(room)
 }
 
@@ -188,15 +190,7 @@ impl Store for PostgresStore {
         .bind(PAGE_MAX_CHARS)
         .fetch_one(&self.pool)
         .await?;
-        let count: i64 = row.try_get(1)?;
-        if count == 0 {
-            return Ok(None);
-        }
-        Ok(Some(JsonPage {
-            last_id: row.try_get(0)?,
-            count: usize::try_from(count).unwrap_or(0),
-            joined: row.try_get(2)?,
-        }))
+        page_from_row(&row)
     }
 
     async fn latest_message_before(

@@ -12,12 +12,12 @@ use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{Postgres, Row, Transaction};
 
 use super::notice::{self, Carried, Notice};
-use super::store::{PostgresStore, Rooms, pg_opt_text, pg_text};
+use super::store::{PostgresStore, Rooms, in_room, pg_opt_text, pg_text};
 use super::turns::{register_turn, running_runs};
 use crate::model::{Conversation, Event, Kind, Message, State, now_seconds};
-use crate::store::bots;
 use crate::store::schema::{MAX_ROWS_PER_INSERT, MESSAGE_COLUMNS, Messages};
 use crate::store::{Registered, StoreError, WriteOp, WriteOutcome};
+use crate::store::{bots, clears};
 
 impl PostgresStore {
     pub(super) async fn write_all(&self, ops: &[WriteOp]) -> Result<Vec<WriteOutcome>, StoreError> {
@@ -165,7 +165,7 @@ impl PostgresStore {
                     outcome
                 }
                 WriteOp::ClearRoom(room) => {
-                    let outcome = clear_room(&mut tx, room).await?;
+                    let outcome = clears::clear(&mut Rows(&mut tx), room).await?;
                     if let WriteOutcome::Cleared {
                         last_cleared_id: Some(last),
                         ..
@@ -282,45 +282,20 @@ async fn insert_messages(
     Ok(())
 }
 
-bots::bot_rows!(
+bots::write_rows!(
     sqlx::Postgres,
     sqlx::PgConnection,
     sea_query::PostgresQueryBuilder,
-    pg_text
+    pg_text,
+    in_room,
+    keep_clear_point
 );
 
-async fn clear_room(
-    tx: &mut Transaction<'_, Postgres>,
-    room: &str,
-) -> Result<WriteOutcome, StoreError> {
-    let row = bound!(
-        Query::select()
-            .expr(Expr::col(Messages::Id).max())
-            .from(Messages::Table)
-            .and_where(Expr::col(Messages::Room).eq(room))
-    )
-    .fetch_one(&mut **tx)
-    .await?;
-    let last: Option<i64> = row.try_get(0)?;
-    if let Some(last) = last {
-        bound!(
-            Query::update()
-                .table(Rooms::Table)
-                .value(Rooms::ClearPoint, last)
-                .and_where(Expr::col(Rooms::Name).eq(room))
-        )
-        .execute(&mut **tx)
-        .await?;
-        bound!(
-            Query::delete()
-                .from_table(Messages::Table)
-                .and_where(Expr::col(Messages::Room).eq(room))
-        )
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(WriteOutcome::Cleared {
-        room: room.to_owned(),
-        last_cleared_id: last,
-    })
+/// The room's clear point lives on its row.
+fn keep_clear_point(room: &str, last: i64) -> sea_query::UpdateStatement {
+    Query::update()
+        .table(Rooms::Table)
+        .value(Rooms::ClearPoint, last)
+        .and_where(Expr::col(Rooms::Name).eq(room))
+        .to_owned()
 }

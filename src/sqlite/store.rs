@@ -20,7 +20,9 @@ use sqlx::{ConnectOptions, Connection, Row};
 
 use super::write::find_bot;
 use crate::model::{Bot, BotCall, Conversation, Message};
-use crate::store::schema::{Messages, PAGE_MAX_CHARS, bot_from_row, message_from_row};
+use crate::store::schema::{
+    Messages, PAGE_MAX_CHARS, bot_from_row, message_from_row, page_from_row,
+};
 use crate::store::{JsonPage, Store, StoreError, WriteOp, WriteOutcome};
 use crate::store::{bots, reads};
 
@@ -331,15 +333,7 @@ impl Store for SqliteStore {
         )
         .fetch_one(&self.readers)
         .await?;
-        let count: i64 = row.try_get(1)?;
-        if count == 0 {
-            return Ok(None);
-        }
-        Ok(Some(JsonPage {
-            last_id: row.try_get(0)?,
-            count: usize::try_from(count).unwrap_or(0),
-            joined: row.try_get(2)?,
-        }))
+        page_from_row(&row)
     }
 
     #[tracing::instrument(level = "debug", skip(self))]

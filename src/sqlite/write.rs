@@ -12,9 +12,9 @@ use sqlx::{AssertSqlSafe, Row, Sqlite, Transaction};
 
 use super::store::{Clears, Rooms, SqliteStore, in_room};
 use crate::model::{Conversation, Message, NewMessage, now_seconds};
-use crate::store::bots;
-use crate::store::schema::{MAX_ROWS_PER_INSERT, Messages};
+use crate::store::schema::MAX_ROWS_PER_INSERT;
 use crate::store::{Registered, StoreError, WriteOp, WriteOutcome};
+use crate::store::{bots, clears};
 
 impl SqliteStore {
     /// Makes sure every room `ops` inserts into has a number. A new room's
@@ -167,7 +167,7 @@ impl SqliteStore {
                     max_bots_per_room,
                 } => bots::upsert(&mut Rows(&mut tx), bot, *max_bots_per_room).await?,
                 WriteOp::DeleteBot(id) => bots::delete(&mut Rows(&mut tx), *id).await?,
-                WriteOp::ClearRoom(room) => clear_room(&mut tx, room).await?,
+                WriteOp::ClearRoom(room) => clears::clear(&mut Rows(&mut tx), room).await?,
             };
             outcomes.push(outcome);
             i += 1;
@@ -265,50 +265,25 @@ async fn insert_messages(
     Ok(stored)
 }
 
-bots::bot_rows!(
+bots::write_rows!(
     sqlx::Sqlite,
     sqlx::SqliteConnection,
     sea_query::SqliteQueryBuilder,
-    bots::plain_text
+    bots::plain_text,
+    in_room,
+    keep_clear_point
 );
 
-async fn clear_room(
-    tx: &mut Transaction<'_, Sqlite>,
-    room: &str,
-) -> Result<WriteOutcome, StoreError> {
-    let row = bound!(
-        Query::select()
-            .expr(Expr::col(Messages::Id).max())
-            .from(Messages::Table)
-            .and_where(in_room(room))
-    )
-    .fetch_one(&mut **tx)
-    .await?;
-    let last: Option<i64> = row.try_get(0)?;
-    if let Some(last) = last {
-        bound!(
-            Query::insert()
-                .into_table(Clears::Table)
-                .columns([Clears::Room, Clears::LastClearedId])
-                .values_panic([room.into(), last.into()])
-                .on_conflict(
-                    OnConflict::column(Clears::Room)
-                        .update_column(Clears::LastClearedId)
-                        .to_owned()
-                )
+/// The room's clear point lives in `clears`, one row per room.
+fn keep_clear_point(room: &str, last: i64) -> sea_query::InsertStatement {
+    Query::insert()
+        .into_table(Clears::Table)
+        .columns([Clears::Room, Clears::LastClearedId])
+        .values_panic([room.into(), last.into()])
+        .on_conflict(
+            OnConflict::column(Clears::Room)
+                .update_column(Clears::LastClearedId)
+                .to_owned(),
         )
-        .execute(&mut **tx)
-        .await?;
-        bound!(
-            Query::delete()
-                .from_table(Messages::Table)
-                .and_where(in_room(room))
-        )
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(WriteOutcome::Cleared {
-        room: room.to_owned(),
-        last_cleared_id: last,
-    })
+        .to_owned()
 }

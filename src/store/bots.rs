@@ -149,12 +149,56 @@ pub(crate) fn plain_text(s: &str) -> Expr {
 }
 
 /// Defines, in a backend's module, `Rows` (its write transaction as
-/// `BotRows`) and `find_bot` (a bot by id, on any connection), rendering
-/// statements with `$builder` and storing texts with `$text`. A macro, not
-/// a generic impl: sqlx's bounds for "any database's transaction" would
-/// say more than these few lines.
-macro_rules! bot_rows {
-    ($db:ty, $conn:ty, $builder:expr, $text:expr) => {
+/// `BotRows` and `store::clears::ClearRows`) and `find_bot` (a bot by id,
+/// on any connection), rendering statements with `$builder`, storing texts
+/// with `$text`, finding a room's messages with `$in_room` and keeping a
+/// clear point with the statement `$keep_clear_point` makes. A macro, not
+/// a generic impl: sqlx's bounds for "any database's transaction" would say
+/// more than these few lines.
+macro_rules! write_rows {
+    ($db:ty, $conn:ty, $builder:expr, $text:expr, $in_room:expr, $keep_clear_point:expr) => {
+        #[async_trait::async_trait]
+        impl $crate::store::clears::ClearRows for Rows<'_, '_> {
+            async fn newest_id(
+                &mut self,
+                room: &str,
+            ) -> Result<Option<i64>, $crate::store::StoreError> {
+                use sea_query_sqlx::SqlxBinder as _;
+                let statement = $crate::store::reads::newest_id($in_room(room));
+                let (sql, values) = statement.build_sqlx($builder);
+                let row = sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                    .fetch_one(&mut **self.0)
+                    .await?;
+                Ok(sqlx::Row::try_get(&row, 0)?)
+            }
+
+            async fn keep_clear_point(
+                &mut self,
+                room: &str,
+                last: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                use sea_query_sqlx::SqlxBinder as _;
+                let (sql, values) = $keep_clear_point(room, last).build_sqlx($builder);
+                sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                    .execute(&mut **self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_messages(
+                &mut self,
+                room: &str,
+            ) -> Result<(), $crate::store::StoreError> {
+                use sea_query_sqlx::SqlxBinder as _;
+                let statement = $crate::store::clears::delete_in($in_room(room));
+                let (sql, values) = statement.build_sqlx($builder);
+                sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
+                    .execute(&mut **self.0)
+                    .await?;
+                Ok(())
+            }
+        }
+
         /// The write transaction, as bot changes need it (see `store::bots`).
         struct Rows<'a, 'c>(&'a mut sqlx::Transaction<'c, $db>);
 
@@ -229,4 +273,4 @@ macro_rules! bot_rows {
         }
     };
 }
-pub(crate) use bot_rows;
+pub(crate) use write_rows;

@@ -4,6 +4,7 @@
 //! reads are plain queries that may run concurrently with writes.
 
 pub(crate) mod bots;
+pub(crate) mod clears;
 pub(crate) mod reads;
 pub(crate) mod schema;
 

@@ -124,3 +124,23 @@ where
         saved_locally: row.try_get("saved_locally")?,
     })
 }
+
+/// A history page's one row as either backend's page query returns it
+/// (largest id, count, joined JSON); `None` when the page is empty.
+pub(crate) fn page_from_row<'r, R>(row: &'r R) -> Result<Option<super::JsonPage>, StoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let count: i64 = row.try_get(1)?;
+    if count == 0 {
+        return Ok(None);
+    }
+    Ok(Some(super::JsonPage {
+        last_id: row.try_get(0)?,
+        count: usize::try_from(count).unwrap_or(0),
+        joined: row.try_get(2)?,
+    }))
+}
