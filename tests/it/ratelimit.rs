@@ -171,3 +171,35 @@ async fn a_lecture_hall_posting_at_once_is_never_limited_by_default() {
     }
     assert_eq!(app.messages("hall").await.len(), 100);
 }
+
+/// Replies and notices a post causes count in the room's allowance, on
+/// either backend (the PostgreSQL pass runs this against the shared
+/// bucket rows): after one post and its four replies, a room of six takes
+/// one more post and refuses the next.
+#[tokio::test]
+async fn bot_replies_count_in_the_rooms_allowance() {
+    let app = spawn_app_with(|c| {
+        c.room_rate_limit = 0.5;
+        c.room_rate_burst = 6;
+    })
+    .await;
+    let bot = recording_bot(|_, _| Answer::json(json!({"text": "hi back"}))).await;
+    for i in 0..4 {
+        app.add_bot("busy", &format!("Hi{i}"), &bot.url("/"), Some("^hi"))
+            .await;
+    }
+    let first = app.say("busy", "hi").await;
+    assert_eq!(app.messages_after("busy", &first).await.len(), 4);
+    app.say("busy", "no bots answer this").await;
+    let (status, body) = app
+        .post(
+            "/api/actions/message",
+            json!({"room": "busy", "author": "student", "text": "again"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "replies were not counted: {body}"
+    );
+}
